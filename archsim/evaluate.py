@@ -1,0 +1,229 @@
+"""``evaluate()``: workload x hardware x mapper x engine -> Result. The CLI, sweeps and the web app
+are thin shells over these functions.
+
+Modes (``compat``): ``"corrected"`` (default) counts operators with LLM-Viewer's formula bugs fixed;
+``"llm-viewer"`` reproduces LLM-Viewer ``main`` exactly (spec ``gpu_roofline.md`` sec. 4).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archsim.analytic.energy import energy_j as energy_of
+from archsim.analytic.energy import tokens_per_usd
+from archsim.analytic.roofline import RooflineOptions
+from archsim.errors import InputError, NotSupportedError
+from archsim.hardware import HardwareSpec, load_hardware
+from archsim.result import OpCost, Result
+from mappers import MapContext, Mapper, get_mapper
+from models.accounting import Accounting
+from models.config import ModelConfig, load_model
+from models.workload import Op, Workload
+
+COMPAT_MODES = ("corrected", "llm-viewer")
+_COUNT_FIELDS = ("flops", "load_weight", "load_act", "store_act", "load_kv", "store_kv")
+ENGINES = ("analytic", "sim")
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """A counting mode: the model-side accounting and the hardware-side roofline options."""
+
+    name: str
+    accounting: Accounting
+    roofline: RooflineOptions
+
+
+def resolve_mode(compat: str | None = None, accounting: Accounting | None = None,
+                 roofline: RooflineOptions | None = None) -> Mode:
+    """The mode for ``compat`` (None = corrected); explicit ``accounting``/``roofline`` override it."""
+    name = compat or "corrected"
+    if name not in COMPAT_MODES:
+        raise InputError("compat", f"compat must be one of {', '.join(COMPAT_MODES)}, got '{name}'.")
+    if name == "llm-viewer":
+        acc, roof = Accounting.llm_viewer(), RooflineOptions(peak_rule="llm-viewer")
+    else:
+        acc, roof = Accounting(), RooflineOptions()
+    return Mode(name, accounting or acc, roofline or roof)
+
+
+def _compat_fa_block(acc: Accounting, hw: HardwareSpec, model: ModelConfig, kv_bits: int) -> Accounting:
+    """LLM-Viewer's FlashAttention query block (Q5): ``min(ceil(buffer / (kv * d)), d)``."""
+    if acc.fa_block_q is not None:
+        return acc
+    block = min(math.ceil(hw.onchip_buffer_bytes.value / (kv_bits / 8 * model.head_dim)), model.head_dim)
+    return replace(acc, fa_block_q=block)
+
+
+def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
+    if engine not in ENGINES:
+        raise InputError("engine", f"engine must be one of {', '.join(ENGINES)}, got '{engine}'.")
+    if engine not in mapper.engines:
+        raise NotSupportedError(
+            "engine", f"engine '{engine}' is not available for the '{mapper.name}' mapper on {family} hardware "
+            f"yet; use --engine {mapper.engines[0]}."
+        )
+
+
+def cost_workload(workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext) -> tuple[list[OpCost], float, float, float, float]:
+    """Per-op costs of one step and their totals ``(costs, time_s, energy_j, flops, bytes)``."""
+    costs = mapper.cost(workload.ops(), hw, ctx)
+    t = e = f = b = 0.0
+    for c in costs:
+        op = c.op
+        n = op.repeat
+        t += c.time_s * n
+        e += c.energy_j * n
+        f += op.flops * n
+        b += (op.load_weight + op.load_act + op.store_act + op.load_kv + op.store_kv) * n
+    return costs, t, e, f, b
+
+
+def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
+                      engine: str = "analytic", mode: Mode | None = None, gen: int | None = None) -> Result:
+    """Evaluate a prepared ``Workload`` on ``hw``; see ``evaluate`` for the meaning of the result."""
+    mode = mode or resolve_mode()
+    m = get_mapper(mapper, hw.family)
+    _resolve_engine(m, engine, hw.family)
+    ctx = MapContext(mode.roofline)
+    if gen is not None:
+        return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
+    costs, t, e, f, b = cost_workload(workload, hw, m, ctx)
+    tokens = workload.batch * workload.tokens
+    return _result(workload, hw, m, engine, mode, costs, t, e, f, b, tokens, workload.memory(workload.ops()))
+
+
+def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode, costs: list[OpCost],
+            t: float, e: float, f: float, b: float, tokens: float, memory: Any, phase: str | None = None,
+            gen: int | None = None, extra: dict[str, Any] | None = None) -> Result:
+    sp = workload.sparsity
+    res = Result(
+        model=workload.model.name, hardware=hw.id, family=hw.family, phase=phase or workload.phase,
+        engine=engine, mapper=m.name, compat=mode.name, batch=workload.batch, seq=workload.seq,
+        w_bits=workload.w_bits, a_bits=workload.a_bits, kv_bits=workload.kv_bits,
+        sparsity=f"{sp[0]}:{sp[1]}" if sp else None, latency_s=t, tokens=tokens, energy_j=e,
+        tokens_per_usd=tokens_per_usd(tokens, t, e, hw), memory=memory,
+        capacity_bytes=hw.memory.capacity_bytes.value, flops=f, bytes_moved=b, ops=costs, gen=gen,
+        extra=extra or {},
+    )
+    if not res.fits_memory:
+        res.warnings.append(
+            f"needs {memory.total_bytes / 1e9:.1f} GB (weights {memory.weight_bytes / 1e9:.1f} GB, KV "
+            f"{memory.kv_bytes / 1e9:.1f} GB) but {hw.id} has {hw.memory.capacity_bytes.value / 1e9:.0f} GB."
+        )
+    return res
+
+
+def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode,
+                         ctx: MapContext, gen: int) -> Result:
+    """Prefill of ``seq`` tokens plus ``gen`` decode steps at KV lengths seq .. seq+gen-1 (spec 3.5).
+
+    Decode op counts are affine in the KV length, so the exact sum over steps is computed from two
+    evaluated steps and numpy arrays over the step index, not a Python loop over steps.
+    """
+    if isinstance(gen, bool) or not isinstance(gen, int) or gen < 1:
+        raise InputError("gen", f"gen must be a positive integer, got {gen!r}.")
+    if prefill.phase != "prefill":
+        prefill = replace(prefill, phase="prefill")
+    p_costs, p_t, p_e, p_f, p_b = cost_workload(prefill, hw, m, ctx)
+    first = replace(prefill, phase="decode")
+    ops0 = first.ops()
+    ops1 = replace(first, seq=first.seq + 1).ops()
+    steps = np.arange(gen, dtype=np.float64)
+    d_costs: list[OpCost] = []
+    d_t = d_e = d_f = d_b = 0.0
+    bw = hw.memory.bandwidth_Bps.value * mode.roofline.eta_memory
+    base_costs = m.cost(ops0, hw, ctx)
+    tri = gen * (gen - 1) / 2  # sum of step indices 0..gen-1
+    for c0, o1 in zip(base_costs, ops1, strict=True):
+        o0 = c0.op
+        # Exact sums of affine counts: sum_i (x0 + (x1 - x0) * i) = gen * x0 + (x1 - x0) * tri.
+        sums = {name: getattr(o0, name) * gen + (getattr(o1, name) - getattr(o0, name)) * tri
+                for name in _COUNT_FIELDS}
+        if o1.flops == o0.flops and o1.bytes == o0.bytes:
+            t_sum, e_sum = c0.time_s * gen, c0.energy_j * gen
+        else:
+            flops = o0.flops + (o1.flops - o0.flops) * steps
+            nbytes = o0.bytes + (o1.bytes - o0.bytes) * steps
+            times = np.maximum(flops / c0.peak_ops, nbytes / bw) + mode.roofline.t_launch_s
+            t_sum = float(times.sum())
+            e_sum = energy_of(sums["flops"], float(nbytes.sum()), t_sum, hw)
+        agg = replace(o0, name=f"decode/{o0.name}", **sums)
+        d_costs.append(OpCost(agg, t_sum, e_sum, c0.bound, c0.peak_dtype, c0.peak_ops))
+        n = o0.repeat
+        d_t += t_sum * n
+        d_e += e_sum * n
+        d_f += agg.flops * n
+        d_b += agg.bytes * n
+    for c in p_costs:
+        c.op = replace(c.op, name=f"prefill/{c.op.name}")
+    last = replace(first, seq=first.seq + gen - 1)
+    memory = last.memory()
+    total_t = p_t + d_t
+    extra = {"ttft_s": p_t, "decode_s": d_t, "tpot_s": d_t / gen, "decode_tokens_per_s": prefill.batch * gen / d_t}
+    return _result(prefill, hw, m, engine, mode, p_costs + d_costs, total_t, p_e + d_e, p_f + d_f, p_b + d_b,
+                   prefill.batch * gen, memory, phase="generate", gen=gen, extra=extra)
+
+
+def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
+             phase: str = "decode", batch: int = 1, seq: int = 1024, *, w_bits: int = 16, a_bits: int = 16,
+             kv_bits: int = 16, sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
+             mapper: str | None = None, engine: str = "analytic", compat: str | None = None,
+             gen: int | None = None, accounting: Accounting | None = None,
+             roofline: RooflineOptions | None = None) -> Result:
+    """Evaluate one design point.
+
+    ``model``: preset id, path to an HF ``config.json`` (or its folder), a parsed dict or a
+    ``ModelConfig``. ``hw``: preset id/alias, path to a YAML file, or a ``HardwareSpec``. ``seq``:
+    prompt length (prefill) or KV length before the step (decode). With ``gen=G`` the result is the
+    end-to-end generation: prefill of ``seq`` then G decode steps (``phase`` is ignored).
+    Raises ``InputError`` (one sentence naming the field) on bad input.
+    """
+    cfg = model if isinstance(model, ModelConfig) else load_model(model)
+    spec = load_hardware(hw)
+    mode = resolve_mode(compat, accounting, roofline)
+    acc = mode.accounting
+    if mode.name == "llm-viewer" and flash_attention:
+        acc = _compat_fa_block(acc, spec, cfg, kv_bits)
+    workload = Workload(cfg, "prefill" if gen is not None else phase, batch, seq, w_bits, a_bits, kv_bits,
+                        sparsity, flash_attention, acc)
+    return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen)
+
+
+def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: int, *, w_bits: int = 16,
+                    a_bits: int = 16, mapper: str | None = None, engine: str = "analytic",
+                    compat: str | None = None) -> dict[str, Any]:
+    """One matrix kernel ``(m x k) @ (k x n)`` (``gemv`` with m = 1 or ``gemm``) on ``hw``.
+
+    Returns the ``archsim kernel --format json`` object: ``latency_s``, ``flops``, ``bytes_moved``,
+    ``bound``, ``mapper`` (plus ``energy_j``, ``intensity``, ``peak_dtype``).
+    """
+    if op not in ("gemv", "gemm"):
+        raise InputError("op", f"kernel must be 'gemv' or 'gemm', got '{op}'.")
+    for name, value in (("m", m), ("n", n), ("k", k), ("w_bits", w_bits), ("a_bits", a_bits)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(name, f"{name} must be a positive integer, got {value!r}.")
+    for name, value in (("w_bits", w_bits), ("a_bits", a_bits)):
+        if value > 32:
+            raise InputError(name, f"{name} must be an integer from 1 to 32, got {value}.")
+    if op == "gemv" and m != 1:
+        raise InputError("m", f"a gemv has m = 1 (one vector), got m = {m}; use 'gemm' for m > 1.")
+    spec = load_hardware(hw)
+    mode = resolve_mode(compat)
+    mp = get_mapper(mapper, spec.family)
+    _resolve_engine(mp, engine, spec.family)
+    w, a = w_bits / 8, a_bits / 8
+    matmul = Op(op, "matmul", m, n, k, 1, 1, 2.0 * m * n * k, k * n * w, m * k * a, m * n * a, 0.0, 0.0,
+                w_bits, a_bits, a_bits)
+    (cost,) = mp.cost([matmul], spec, MapContext(mode.roofline))
+    return {
+        "op": op, "hardware": spec.id, "mapper": mp.name, "engine": engine, "m": m, "n": n, "k": k,
+        "w_bits": w_bits, "a_bits": a_bits, "latency_s": cost.time_s, "flops": matmul.flops,
+        "bytes_moved": matmul.bytes, "intensity": matmul.intensity, "bound": cost.bound,
+        "peak_dtype": cost.peak_dtype, "energy_j": cost.energy_j,
+    }

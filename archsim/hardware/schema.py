@@ -1,0 +1,123 @@
+"""Pydantic schema of a hardware description (one YAML file per device).
+
+Every number is a ``Sourced`` pair ``{value: ..., source: "..."}`` so a reader can check where it
+came from: ``datasheet: ...``, ``paper: ...``, ``derived: ...`` or ``assumption: ...`` (with the
+reason). Family-specific blocks (``gpu`` today; mesh, fpga, pim, cpu in their issues) are typed
+sub-models. The schema holds data only, never formulas.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+FAMILIES = ("gpu", "mesh", "fpga", "pim", "cpu")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(_Strict):
+    """A number with the source it comes from."""
+
+    value: float = Field(ge=0)
+    source: str = Field(min_length=3)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _yaml_floats(cls, v: object) -> object:
+        # YAML 1.1 reads "312e12" (no dot) as a string; accept it as the number it is.
+        if isinstance(v, str):
+            try:
+                return float(v)
+            except ValueError:
+                return v
+        return v
+
+
+class PositiveSourced(Sourced):
+    value: float = Field(gt=0)
+
+
+class Memory(_Strict):
+    """Off-chip memory: capacity and peak bandwidth."""
+
+    capacity_bytes: PositiveSourced
+    bandwidth_Bps: PositiveSourced
+
+
+class Power(_Strict):
+    """Board power. ``tdp_w`` is used for energy where no per-op energy model is given."""
+
+    tdp_w: PositiveSourced
+    idle_w: Sourced | None = None
+
+
+class EnergyModel(_Strict):
+    """Per-action energy (Timeloop style: action counts x energy per action) plus static power."""
+
+    pj_per_flop: Sourced
+    pj_per_byte_dram: Sourced
+    static_w: Sourced
+
+
+class GpuBlock(_Strict):
+    """GPU specifics used by the roofline and, later, the GPU simulator."""
+
+    sm_count: PositiveSourced
+    vector_fp16_ops: PositiveSourced | None = None  # CUDA-core (non-tensor) FP16 rate, OP/s
+    smem_per_sm_bytes: PositiveSourced | None = None
+    l2_bytes: PositiveSourced | None = None
+    sparse_patterns: list[str] = Field(default_factory=list)  # e.g. ["2:4"] for Ampere+ tensor cores
+
+
+class HardwareSpec(_Strict):
+    """One device. ``peaks_ops`` are dense peaks in OP/s (a MAC = 2 OPs) per dtype."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    name: str
+    family: Literal["gpu", "mesh", "fpga", "pim", "cpu"]
+    aliases: list[str] = Field(default_factory=list)
+    clock_hz: PositiveSourced | None = None
+    peaks_ops: dict[str, PositiveSourced]
+    memory: Memory
+    onchip_buffer_bytes: PositiveSourced
+    power: Power
+    energy: EnergyModel | None = None
+    price_usd: PositiveSourced
+    amortization_years: PositiveSourced | None = None
+    gpu: GpuBlock | None = None
+    assumptions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("peaks_ops")
+    @classmethod
+    def _known_dtypes(cls, peaks: dict[str, PositiveSourced]) -> dict[str, PositiveSourced]:
+        unknown = sorted(set(peaks) - set(DTYPES))
+        if unknown:
+            raise ValueError(f"unknown dtype {unknown[0]!r}; allowed: {', '.join(DTYPES)}")
+        if "fp16" not in peaks:
+            raise ValueError("an 'fp16' peak is required (the reference precision)")
+        return peaks
+
+    @model_validator(mode="after")
+    def _family_block(self) -> HardwareSpec:
+        if self.family == "gpu" and self.gpu is None:
+            raise ValueError("a gpu-family device needs a 'gpu' block (sm_count at least)")
+        return self
+
+    def peak(self, dtype: str) -> float | None:
+        """Dense peak in OP/s for ``dtype``, or None when the device does not list it."""
+        entry = self.peaks_ops.get(dtype)
+        return entry.value if entry is not None else None
+
+    @property
+    def bandwidth_Bps(self) -> float:
+        return self.memory.bandwidth_Bps.value
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.memory.capacity_bytes.value

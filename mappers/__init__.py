@@ -1,0 +1,92 @@
+"""Mapping strategies, one module each, registered by name.
+
+Adding a strategy is adding a module here that defines a ``Mapper`` subclass decorated with
+``@register``; modules are discovered on first use, so no list needs editing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from mappers.base import Check, MapContext, Mapper, Plan
+
+_REGISTRY: dict[str, Mapper] = {}
+_DEFAULTS: dict[str, str] = {}
+_LOADED = False
+
+# Strategies DESIGN.md plans for later issues: reported as "not yet supported", not as typos.
+PLANNED: dict[str, str] = {
+    "gemv": "GPU kernel selection (GPU simulator issue)",
+    "flat-gemm": "GPU kernel selection (GPU simulator issue)",
+    "gemm": "GPU kernel selection (GPU simulator issue)",
+    "auto": "GPU kernel selection (GPU simulator issue)",
+    "meshgemm": "wafer-scale mesh issue",
+    "meshgemv": "wafer-scale mesh issue",
+    "cannon": "wafer-scale mesh issue",
+    "summa": "wafer-scale mesh issue",
+    "allgather-gemm": "wafer-scale mesh issue",
+    "gemm-t": "wafer-scale mesh issue",
+    "pipeline-gemv": "wafer-scale mesh issue",
+    "ring-gemv": "wafer-scale mesh issue",
+    "lut-gemv": "LUT-GEMV / SRAM-PIM issue",
+    "dequant-gemv": "LUT-GEMV / SRAM-PIM issue",
+    "sparse-dsp": "FPGA issue",
+    "lut-vq": "FPGA issue",
+}
+
+
+def register(default_for: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """Class decorator: register a mapper under its ``name``; optionally the default for families."""
+
+    def wrap(cls: type[Mapper]) -> type[Mapper]:
+        _REGISTRY[cls.name] = cls()
+        for family in default_for:
+            _DEFAULTS[family] = cls.name
+        return cls
+
+    return wrap
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def mapper_names() -> list[str]:
+    """Registered mapper names, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get_mapper(name: str | None, family: str) -> Mapper:
+    """The mapper called ``name`` (or the family's default when ``None``) for a ``family`` device.
+
+    Raises ``archsim.errors.NotSupportedError`` for a planned-but-missing mapper or a family the
+    mapper does not support, and ``InputError`` for an unknown name.
+    """
+    from archsim.errors import InputError, NotSupportedError
+
+    _load()
+    if name is None:
+        if family not in _DEFAULTS:
+            raise NotSupportedError("mapper", f"no mapper supports the '{family}' hardware family yet.")
+        name = _DEFAULTS[family]
+    if name not in _REGISTRY:
+        if name in PLANNED:
+            raise NotSupportedError("mapper", f"mapper '{name}' is not available yet ({PLANNED[name]}).")
+        raise InputError("mapper", f"unknown mapper '{name}'; available: {', '.join(mapper_names())}.")
+    mapper = _REGISTRY[name]
+    if family not in mapper.families:
+        raise InputError(
+            "mapper", f"mapper '{name}' maps onto {', '.join(mapper.families)} hardware, not '{family}'."
+        )
+    return mapper
+
+
+__all__ = ["Check", "MapContext", "Mapper", "Plan", "get_mapper", "mapper_names", "register"]

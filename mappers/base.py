@@ -1,0 +1,59 @@
+"""What every mapping strategy provides: a plan for an operator on a device, and its analytic cost."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from archsim.hardware.schema import HardwareSpec
+    from archsim.result import OpCost
+    from models.workload import Op
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One feasibility check of a plan (fits SRAM, fits DSPs, fits routing budget ...)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A mapper's concrete choice for one operator and the checks it passed."""
+
+    mapper: str
+    op: str
+    choices: dict[str, Any] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def feasible(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class MapContext:
+    """Options that apply to a whole evaluation (engine-side quirks, efficiency factors)."""
+
+    options: Any  # the family's option object, e.g. archsim.analytic.roofline.RooflineOptions
+
+
+class Mapper(ABC):
+    """A mapping strategy, registered by ``name`` for the hardware ``families`` it supports."""
+
+    name: ClassVar[str]
+    families: ClassVar[tuple[str, ...]]
+    engines: ClassVar[tuple[str, ...]] = ("analytic",)
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
+        """Choose how ``op`` runs on ``hw``; raise ``archsim.errors.InputError`` if it cannot."""
+
+    @abstractmethod
+    def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> list[OpCost]:
+        """Analytic cost of each op (same order). Mappers may vectorize across ops."""

@@ -1,0 +1,264 @@
+"""A workload (model x phase x batch x sequence x precision) and its operator list.
+
+Formulas follow ``shared/specs/gpu_roofline.md`` sec. 3 (LLM-Viewer's node table) with the
+corrections of sec. 4, selected per flag by ``models.accounting.Accounting``. Counting
+conventions: a MAC is 2 OPs; bytes are ``elements * bits / 8``; every op of a decoder layer has
+``repeat = layers``, the model-level ops (embedding, final norm, lm_head) ``repeat = 1``.
+
+This module knows no hardware: anything hardware-dependent (FlashAttention's query block from a
+register file) is passed in through ``Accounting``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from models.accounting import Accounting
+from models.config import ModelConfig
+from models.errors import ModelInputError
+
+PHASES = ("prefill", "decode")
+# Norm weights stay 16-bit under weight quantization (GPTQ/AWQ/BitNet keep them in fp16).
+NORM_WEIGHT_BYTES = 2.0
+# OPs per element. RMSNorm: square, mean-accumulate, rsqrt-scale, weight-multiply = 4;
+# LayerNorm adds mean subtraction and bias = 7 (spec sec. 4 Q8). SiLU 4 + gate product 1 = 5,
+# GELU (tanh form) 6, ReLU 1 (spec sec. 4 Q2, ASSUMPTION c_act).
+NORM_OPS = {"rms": 4, "layer": 7}
+ACT_OPS = {"silu": 5, "gelu": 6, "relu": 1}
+# Ops that run once per step rather than once per decoder layer.
+MODEL_LEVEL_OPS = frozenset({"embedding", "final_norm", "lm_head"})
+
+
+@dataclass(slots=True)
+class Op:
+    """One operator instance, repeated ``repeat`` times (once per layer for layer ops).
+
+    Shape: a matmul is ``(m x k) @ (k x n)`` done ``heads`` times (attention: per batch x head).
+    ``flops`` and the five byte terms are per instance. ``kind`` is one of matmul, attention,
+    softmax, norm, elementwise, embedding, lm_head.
+    """
+
+    name: str
+    kind: str
+    m: int
+    n: int
+    k: int
+    heads: int
+    repeat: int
+    flops: float
+    load_weight: float
+    load_act: float
+    store_act: float
+    load_kv: float
+    store_kv: float
+    w_bits: int
+    a_bits: int
+    kv_bits: int
+    sparsity: tuple[int, int] | None = None
+
+    @property
+    def bytes(self) -> float:
+        """Compulsory bytes moved per instance (sum of the five terms)."""
+        return self.load_weight + self.load_act + self.store_act + self.load_kv + self.store_kv
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, OPs per byte (infinite when nothing moves)."""
+        b = self.bytes
+        return self.flops / b if b else math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Memory footprint in bytes: weights, KV cache and live activations."""
+
+    weight_bytes: float
+    kv_bytes: float
+    activation_bytes: float
+
+    @property
+    def total_bytes(self) -> float:
+        return self.weight_bytes + self.kv_bytes + self.activation_bytes
+
+
+def parse_sparsity(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """Parse ``"N:M"`` (N kept of every M weights, 0 < N <= M) into ``(N, M)``; ``None``/"dense" -> None."""
+    if value is None or value in ("", "none", "dense"):
+        return None
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ModelInputError("sparsity", f"sparsity must look like N:M (e.g. 2:4), got '{value}'.")
+        n, m = int(parts[0]), int(parts[1])
+    else:
+        n, m = value
+    if not (0 < n <= m <= 256):
+        raise ModelInputError(
+            "sparsity", f"sparsity {n}:{m} is invalid; N:M needs 0 < N <= M <= 256 (N kept of every M)."
+        )
+    return (n, m)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One inference step of ``model``.
+
+    ``seq`` is the prompt length for prefill and the KV-cache length before the step for decode.
+    Bits are the storage widths of weights, activations and KV cache (1..32). ``sparsity`` is an
+    N:M weight-sparsity annotation (weights stored compressed with an index per kept value).
+    """
+
+    model: ModelConfig
+    phase: str
+    batch: int = 1
+    seq: int = 1024
+    w_bits: int = 16
+    a_bits: int = 16
+    kv_bits: int = 16
+    sparsity: tuple[int, int] | None = None
+    flash_attention: bool = False
+    accounting: Accounting = field(default_factory=Accounting)
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ModelInputError("phase", f"phase must be one of {', '.join(PHASES)}, got '{self.phase}'.")
+        for name in ("batch", "seq"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelInputError(name, f"{name} must be a positive integer, got {value!r}.")
+        for name in ("w_bits", "a_bits", "kv_bits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+                raise ModelInputError(name, f"{name} must be an integer from 1 to 32, got {value!r}.")
+        if self.sparsity is not None:
+            object.__setattr__(self, "sparsity", parse_sparsity(self.sparsity))
+
+    @property
+    def tokens(self) -> int:
+        """Tokens processed by this step per sequence (prompt length in prefill, 1 in decode)."""
+        return self.seq if self.phase == "prefill" else 1
+
+    @property
+    def kv_length(self) -> int:
+        """KV entries attended per query: the prompt in prefill; in decode ``seq + 1`` (the new
+        token's own K/V is attended), or ``seq`` under LLM-Viewer quirk Q6."""
+        if self.phase == "prefill" or self.accounting.decode_excludes_new_token:
+            return self.seq
+        return self.seq + 1
+
+    def ops(self) -> list[Op]:
+        """The operators of one step, in execution order (layer ops carry ``repeat = layers``)."""
+        c, acc = self.model, self.accounting
+        b, T, L = self.batch, self.tokens, self.kv_length
+        prefill = self.phase == "prefill"
+        wb, ab, kb = self.w_bits, self.a_bits, self.kv_bits
+        w, a, kv = wb / 8, ab / 8, kb / 8
+        h, H, Hkv, d, I, V, nL = c.hidden, c.heads, c.kv_heads, c.head_dim, c.intermediate, c.vocab, c.layers
+        bT = b * T
+        sp = self.sparsity
+        # N:M compressed weights: N/M of the values plus a log2(M)-bit index per kept value
+        # (NVIDIA 2:4 metadata is 2 bits per kept value; FlightLLM's 16-blocks use 4 bits).
+        w_eff = w if sp is None else (w + math.ceil(math.log2(sp[1])) / 8) * sp[0] / sp[1]
+        out: list[Op] = []
+        add = out.append
+
+        if not acc.no_embedding_op:
+            add(Op("embedding", "embedding", bT, h, 1, 1, 1, 0.0, bT * h * w, 0.0, bT * h * a, 0.0, 0.0,
+                   wb, ab, kb))
+
+        norm_ops, norm_w = (7, 0.0) if acc.norm_seven_ops_no_weight else (NORM_OPS[c.norm], h * NORM_WEIGHT_BYTES)
+        add_load = 1 if acc.add_reads_one_operand else 2
+
+        def norm(name: str) -> None:
+            add(Op(name, "norm", bT, h, 1, 1, nL, norm_ops * bT * h, norm_w, bT * h * a, bT * h * a, 0.0, 0.0,
+                   wb, ab, kb))
+
+        def linear(name: str, ic: int, oc: int, to_kv: bool = False) -> None:
+            store_act, store_kv = (0.0, oc * bT * kv) if to_kv else (oc * bT * a, 0.0)
+            add(Op(name, "matmul", bT, oc, ic, 1, nL, 2.0 * ic * oc * bT, ic * oc * w_eff, ic * bT * a,
+                   store_act, 0.0, store_kv, wb, ab, kb, sp))
+
+        def residual(name: str) -> None:
+            add(Op(name, "elementwise", bT, h, 1, 1, nL, float(bT * h), 0.0, add_load * bT * h * a, bT * h * a,
+                   0.0, 0.0, wb, ab, kb))
+
+        norm("attn_norm")
+        linear("q_proj", h, c.q_dim)
+        linear("k_proj", h, c.kv_dim, to_kv=True)
+        linear("v_proj", h, c.kv_dim, to_kv=True)
+
+        # Attention over T queries and L keys per (batch, head). Causal skip keeps the
+        # T(T+1)/2 unmasked pairs of a prefill (spec Q12) instead of T*L.
+        pairs = T * L
+        if prefill and acc.causal_skip:
+            pairs = T * (T + 1) / 2
+        score_ops = 2.0 * pairs * d * H * b
+        q_heads = Hkv if (prefill and acc.prefill_q_read_with_kv_heads) else H
+        kv_read = L * d * b * Hkv * kv
+        if self.flash_attention:
+            block_q = acc.fa_block_q or d
+            reads = math.ceil(T / block_q) if acc.fa_kv_reads == "per_block" else 1
+            fa_heads = H if acc.fa_kv_with_query_heads else Hkv
+            store = 2 * pairs * b * H * a if acc.fa_store_scores else T * d * b * H * a
+            add(Op("fused_attention", "attention", T, L, d, b * H, nL, 2 * score_ops + 5.0 * b * H * pairs, 0.0,
+                   T * d * b * H * a, store, reads * L * d * b * fa_heads * kv * 2, 0.0, wb, ab, kb))
+        else:
+            add(Op("qk_matmul", "attention", T, L, d, b * H, nL, score_ops, 0.0, T * d * b * q_heads * a,
+                   pairs * b * H * a, kv_read, 0.0, wb, ab, kb))
+            add(Op("softmax", "softmax", T, L, 1, b * H, nL, 5.0 * b * H * pairs, 0.0, b * H * pairs * a,
+                   b * H * pairs * a, 0.0, 0.0, wb, ab, kb))
+            add(Op("sv_matmul", "attention", T, d, L, b * H, nL, score_ops, 0.0, pairs * b * H * a,
+                   T * d * b * H * a, kv_read, 0.0, wb, ab, kb))
+
+        linear("out_proj", c.q_dim, h)
+        residual("attn_add")
+        norm("mlp_norm")
+        if c.gated_mlp:
+            linear("gate_proj", h, I)
+            linear("up_proj", h, I)
+        else:
+            linear("fc1", h, I)
+        if acc.mlp_act_on_hidden:
+            act_ops, act_in, act_out = 2.0 * bT * h, 2 * bT * h * a, bT * h * a
+        else:
+            inputs = 2 if c.gated_mlp else 1
+            act_ops, act_in, act_out = float(ACT_OPS[c.activation] * bT * I), inputs * bT * I * a, bT * I * a
+        add(Op("mlp_act", "elementwise", bT, I, 1, 1, nL, act_ops, 0.0, act_in, act_out, 0.0, 0.0, wb, ab, kb))
+        linear("down_proj" if c.gated_mlp else "fc2", I, h)
+        residual("mlp_add")
+
+        # Model-level ops. lm_head: LLM-Viewer (Q1) counts b*h*V OPs with unbatched activations.
+        T_lm = T if (prefill and acc.lm_head_positions == "all") else 1
+        if not acc.no_final_norm:
+            add(Op("final_norm", "norm", b * T_lm, h, 1, 1, 1, norm_ops * b * T_lm * h, norm_w,
+                   b * T_lm * h * a, b * T_lm * h * a, 0.0, 0.0, wb, ab, kb))
+        if acc.lm_head_one_op_per_mac:
+            add(Op("lm_head", "lm_head", b, V, h, 1, 1, float(b * h * V), h * V * w, h * a, V * a, 0.0, 0.0,
+                   wb, ab, kb))
+        else:
+            rows = b * T_lm
+            add(Op("lm_head", "lm_head", rows, V, h, 1, 1, 2.0 * rows * h * V, h * V * w, rows * h * a,
+                   rows * V * a, 0.0, 0.0, wb, ab, kb))
+        return out
+
+    def memory(self, ops: list[Op] | None = None) -> Memory:
+        """Footprint: weights (spec 3.4, corrected by Q11), KV cache of this step, live activations.
+
+        Activations follow LLM-Viewer (Q9, kept in both modes): one layer's ``store_act`` sum.
+        """
+        c, acc = self.model, self.accounting
+        ops = self.ops() if ops is None else ops
+        w = self.w_bits / 8
+        sp = self.sparsity
+        w_eff = w if sp is None else (w + math.ceil(math.log2(sp[1])) / 8) * sp[0] / sp[1]
+        linear_params = sum(i * o for _, i, o in c.linear_shapes())
+        weights = c.layers * linear_params * w_eff + c.hidden * c.vocab * w
+        if not acc.weights_exclude_embedding:
+            params = c.parameter_count()
+            weights += params["embedding"] * w
+            weights += (2 * c.layers + 1) * c.hidden * NORM_WEIGHT_BYTES
+        cached = self.seq if self.phase == "prefill" else self.kv_length
+        kv_bytes = 2.0 * c.layers * cached * c.kv_dim * self.batch * self.kv_bits / 8
+        activations = sum(op.store_act for op in ops if op.name not in MODEL_LEVEL_OPS)
+        return Memory(weights, kv_bytes, activations)
