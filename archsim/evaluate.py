@@ -70,7 +70,9 @@ def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
         )
 
 
-def cost_workload(workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext) -> tuple[list[OpCost], float, float, float, float]:
+def cost_workload(
+    workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext
+) -> tuple[list[OpCost], float, float, float, float]:
     """Per-op costs of one step and their totals ``(costs, time_s, energy_j, flops, bytes)``."""
     costs = mapper.cost(workload.ops(), hw, ctx)
     t = e = f = b = 0.0

@@ -63,7 +63,9 @@ class Accounting:
         if self.fa_block_q is not None and self.fa_block_q < 1:
             raise ModelInputError("fa_block_q", f"fa_block_q must be a positive integer, got {self.fa_block_q}.")
         if self.fa_kv_reads not in ("per_block", "once"):
-            raise ModelInputError("fa_kv_reads", f"fa_kv_reads must be 'per_block' or 'once', got {self.fa_kv_reads!r}.")
+            raise ModelInputError(
+                "fa_kv_reads", f"fa_kv_reads must be 'per_block' or 'once', got {self.fa_kv_reads!r}."
+            )
         if self.lm_head_positions not in ("last", "all"):
             raise ModelInputError(
                 "lm_head_positions", f"lm_head_positions must be 'last' or 'all', got {self.lm_head_positions!r}."

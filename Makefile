@@ -1,0 +1,59 @@
+# archsim: `make run` (set-up + headline study) and `make test` (set-up + tests) on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARCHSIM := $(VENV)/bin/archsim
+STAMP := $(VENV)/.installed
+# command -> Debian package; installed with apt-get when missing and we are root.
+SYSTEM_TOOLS := iverilog:iverilog yosys:yosys chromium:chromium chromedriver:chromium-driver
+HEADLINE_MODEL ?= llama3-8b
+HEADLINE_SEQ ?= 4096
+
+.PHONY: setup system-packages run test test-all explore bench lint clean
+
+setup: $(STAMP) system-packages
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-packages:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "warning: missing Debian packages:$$missing (run as root or install them; RTL and browser tests will skip)"; \
+	  fi; \
+	fi
+
+# Headline study: LLaMA-3-8B prefill (4096 tokens) and decode (4K context) on every hardware preset.
+run: setup
+	@mkdir -p out
+	$(ARCHSIM) compare --model $(HEADLINE_MODEL) --hw all --phase both --seq $(HEADLINE_SEQ) --report out/report.html
+	$(ARCHSIM) validate
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m ""
+
+explore: setup
+	$(ARCHSIM) explore
+
+bench: setup
+	$(PY) bench/bench_evaluate.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache sim_build

@@ -1,0 +1,1 @@
+"""The ``archsim`` command line: argument parsing (``main``), execution (``commands``), output (``render``)."""

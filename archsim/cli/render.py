@@ -1,0 +1,133 @@
+"""Render results for the terminal (rich tables), as JSON, or as CSV. Units convert only here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from archsim.result import Result
+
+OP_COLUMNS = ("name", "kind", "repeat", "flops", "bytes", "intensity", "bound", "peak_dtype", "time_s")
+
+
+def _si(x: float, unit: str = "") -> str:
+    """Engineering notation: 1.23 G, 45.6 M ..."""
+    if x == 0:
+        return f"0 {unit}".strip()
+    if math.isinf(x):
+        return "inf"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.2f} {prefix}{unit}"
+    return f"{x:.3g} {unit}".strip()
+
+
+def _time(t: float) -> str:
+    if t >= 1:
+        return f"{t:.3f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3f} ms"
+    return f"{t * 1e6:.2f} us"
+
+
+def to_json(data: Any) -> str:
+    """JSON text; infinities become null so the output stays valid JSON."""
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(data), indent=2)
+
+
+def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """One flat row per result (no per-op list), for CSV and the comparison table."""
+    rows = []
+    for r in results:
+        d = r.as_dict()
+        d.pop("ops")
+        d["warnings"] = "; ".join(d["warnings"])
+        rows.append(d)
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text with a header from the first row's keys."""
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def op_rows(result: Result) -> list[dict[str, Any]]:
+    """Per-op CSV rows of one result, prefixed with the design point."""
+    head = {"model": result.model, "hardware": result.hardware, "phase": result.phase}
+    return [{**head, **{k: c.as_dict()[k] for k in OP_COLUMNS}} for c in result.ops]
+
+
+def print_result(result: Result, console: Console) -> None:
+    """Per-op roofline table (one row per layer op, LLM-Viewer style) and the totals."""
+    table = Table(title=f"{result.model} on {result.hardware} · {result.phase} · batch {result.batch} · "
+                        f"seq {result.seq}" + (f" · gen {result.gen}" if result.gen else "")
+                        + f" · {result.compat} · {result.mapper}/{result.engine}")
+    for col, justify in (("op", "left"), ("kind", "left"), ("x", "right"), ("OPs", "right"),
+                         ("bytes", "right"), ("AI (OP/B)", "right"), ("bound", "left"), ("peak", "left"),
+                         ("time / inst", "right"), ("time total", "right"), ("share", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    total = result.latency_s
+    for c in result.ops:
+        op = c.op
+        ai = op.intensity
+        table.add_row(op.name, op.kind, str(op.repeat), _si(op.flops), _si(op.bytes, "B"),
+                      "inf" if math.isinf(ai) else f"{ai:.4g}", c.bound, c.peak_dtype, _time(c.time_s),
+                      _time(c.total_time_s), f"{100 * c.total_time_s / total:.1f}%" if total else "-")
+    console.print(table)
+    mem = result.memory
+    lines = [
+        f"latency {_time(result.latency_s)}   tokens/s {result.tokens_per_s:,.1f}   "
+        f"energy {result.energy_j:.4g} J ({result.energy_per_token_j:.4g} J/token)   "
+        f"tokens/$ {result.tokens_per_usd:,.0f}",
+        f"OPs {_si(result.flops)}   bytes {_si(result.bytes_moved, 'B')}   memory {mem.total_bytes / 1e9:.2f} GB "
+        f"(weights {mem.weight_bytes / 1e9:.3f}, KV {mem.kv_bytes / 1e9:.3f}, activations "
+        f"{mem.activation_bytes / 1e9:.3f}) of {result.capacity_bytes / 1e9:.0f} GB",
+    ]
+    for key in ("ttft_s", "tpot_s"):
+        if key in result.extra:
+            lines.append(f"{key.removesuffix('_s')} {_time(result.extra[key])}")
+    for line in lines:
+        console.print(line)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def print_comparison(results: list[Result], console: Console) -> None:
+    """One row per (phase, device): latency, throughput, energy, cost, memory, dominant bound."""
+    table = Table(title=f"{results[0].model} · batch {results[0].batch} · seq {results[0].seq} · "
+                        f"{results[0].compat} · {results[0].engine}")
+    for col in ("phase", "hardware", "mapper", "latency", "tokens/s", "J/token", "tokens/$", "memory GB",
+                "fits", "memory-bound time"):
+        table.add_column(col, justify="left" if col in ("phase", "hardware", "mapper", "fits") else "right")
+    for r in results:
+        mem_time = sum(c.total_time_s for c in r.ops if c.bound == "memory")
+        table.add_row(r.phase, r.hardware, f"{r.mapper}/{r.engine}", _time(r.latency_s), f"{r.tokens_per_s:,.1f}",
+                      f"{r.energy_per_token_j:.4g}", f"{r.tokens_per_usd:,.0f}",
+                      f"{r.memory.total_bytes / 1e9:.1f} / {r.capacity_bytes / 1e9:.0f}",
+                      "yes" if r.fits_memory else "[red]no[/red]",
+                      f"{100 * mem_time / r.latency_s:.0f}%" if r.latency_s else "-")
+    console.print(table)
+    for r in results:
+        for w in r.warnings:
+            console.print(f"[yellow]warning ({r.hardware}, {r.phase}):[/yellow] {w}")
