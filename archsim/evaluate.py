@@ -43,6 +43,8 @@ def resolve_mode(compat: str | None = None, accounting: Accounting | None = None
                  roofline: RooflineOptions | None = None) -> Mode:
     """The mode for ``compat`` (None = corrected); explicit ``accounting``/``roofline`` override it."""
     name = compat or "corrected"
+    if accounting is None and roofline is None and name in _DEFAULT_MODES:
+        return _DEFAULT_MODES[name]
     if name not in COMPAT_MODES:
         raise InputError("compat", f"compat must be one of {', '.join(COMPAT_MODES)}, got '{name}'.")
     if name == "llm-viewer":
@@ -50,6 +52,13 @@ def resolve_mode(compat: str | None = None, accounting: Accounting | None = None
     else:
         acc, roof = Accounting(), RooflineOptions()
     return Mode(name, accounting or acc, roofline or roof)
+
+
+_DEFAULT_MODES: dict[str, Mode] = {}
+_DEFAULT_MODES.update({name: resolve_mode(name, *defaults) for name, defaults in (
+    ("corrected", (Accounting(), RooflineOptions())),
+    ("llm-viewer", (Accounting.llm_viewer(), RooflineOptions(peak_rule="llm-viewer"))),
+)})
 
 
 def _compat_fa_block(acc: Accounting, hw: HardwareSpec, model: ModelConfig, kv_bits: int) -> Accounting:
@@ -71,19 +80,11 @@ def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
 
 
 def cost_workload(
-    workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext
+    workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext, ops: list[Op] | None = None
 ) -> tuple[list[OpCost], float, float, float, float]:
     """Per-op costs of one step and their totals ``(costs, time_s, energy_j, flops, bytes)``."""
-    costs = mapper.cost(workload.ops(), hw, ctx)
-    t = e = f = b = 0.0
-    for c in costs:
-        op = c.op
-        n = op.repeat
-        t += c.time_s * n
-        e += c.energy_j * n
-        f += op.flops * n
-        b += (op.load_weight + op.load_act + op.store_act + op.load_kv + op.store_kv) * n
-    return costs, t, e, f, b
+    costs = mapper.cost(workload.ops() if ops is None else ops, hw, ctx)
+    return costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes
 
 
 def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
@@ -95,9 +96,10 @@ def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | Non
     ctx = MapContext(mode.roofline)
     if gen is not None:
         return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
-    costs, t, e, f, b = cost_workload(workload, hw, m, ctx)
+    ops = workload.ops()
+    costs, t, e, f, b = cost_workload(workload, hw, m, ctx, ops)
     tokens = workload.batch * workload.tokens
-    return _result(workload, hw, m, engine, mode, costs, t, e, f, b, tokens, workload.memory(workload.ops()))
+    return _result(workload, hw, m, engine, mode, costs, t, e, f, b, tokens, workload.memory(ops))
 
 
 def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode, costs: list[OpCost],

@@ -63,6 +63,29 @@ class OpCost:
         }
 
 
+class OpCosts(list[OpCost]):
+    """Per-op costs (in op order) with their totals over repeats: ``time_s``, ``energy_j``,
+    ``flops`` and ``bytes``. Mappers that accumulate totals while costing set them directly;
+    ``OpCosts.of`` sums them for those that do not."""
+
+    time_s: float = 0.0
+    energy_j: float = 0.0
+    flops: float = 0.0
+    bytes: float = 0.0
+
+    @classmethod
+    def of(cls, costs: list[OpCost]) -> OpCosts:
+        out = cls(costs)
+        for c in costs:
+            op = c.op
+            n = op.repeat
+            out.time_s += c.time_s * n
+            out.energy_j += c.energy_j * n
+            out.flops += op.flops * n
+            out.bytes += op.bytes * n
+        return out
+
+
 def _finite(x: float) -> float | None:
     return None if math.isinf(x) or math.isnan(x) else x
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from archsim.hardware.schema import HardwareSpec
-    from archsim.result import OpCost
+    from archsim.result import OpCosts
     from models.workload import Op
 
 
@@ -55,5 +55,6 @@ class Mapper(ABC):
         """Choose how ``op`` runs on ``hw``; raise ``archsim.errors.InputError`` if it cannot."""
 
     @abstractmethod
-    def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> list[OpCost]:
-        """Analytic cost of each op (same order). Mappers may vectorize across ops."""
+    def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> OpCosts:
+        """Analytic cost of each op (same order) with totals (``OpCosts.of`` builds them from a list).
+        Mappers may vectorize across ops."""

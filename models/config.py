@@ -212,5 +212,6 @@ def load_model(model: str | Path | dict[str, Any]) -> ModelConfig:
     if path.exists() or key.endswith(".json") or "/" in key:
         return ModelConfig.from_hf(path)
     raise ModelInputError(
-        "model", f"unknown model '{key}'; use a path to a config.json or one of: {', '.join(preset_ids())}."
+        "model",
+        f"model '{key}' is not a known model id; use a path to a config.json or one of: {', '.join(preset_ids())}.",
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from models.accounting import Accounting
 from models.config import ModelConfig
@@ -100,6 +101,22 @@ def parse_sparsity(value: str | tuple[int, int] | None) -> tuple[int, int] | Non
     return (n, m)
 
 
+def stored_weight_bytes(w_bits: int, sparsity: tuple[int, int] | None) -> float:
+    """Bytes stored per dense weight element. N:M compression keeps N/M of the values plus a
+    ceil(log2 M)-bit index per kept value (NVIDIA 2:4 metadata is 2 bits per kept value;
+    FlightLLM's 16-blocks use 4 bits)."""
+    if sparsity is None:
+        return w_bits / 8
+    n, m = sparsity
+    return (w_bits + math.ceil(math.log2(m))) / 8 * n / m
+
+
+@lru_cache(maxsize=256)
+def _linear_params(model: ModelConfig) -> int:
+    """Weights of one decoder layer's linear layers (cached: evaluated once per model)."""
+    return sum(i * o for _, i, o in model.linear_shapes())
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """One inference step of ``model``.
@@ -123,14 +140,16 @@ class Workload:
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
             raise ModelInputError("phase", f"phase must be one of {', '.join(PHASES)}, got '{self.phase}'.")
-        for name in ("batch", "seq"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ModelInputError(name, f"{name} must be a positive integer, got {value!r}.")
-        for name in ("w_bits", "a_bits", "kv_bits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
-                raise ModelInputError(name, f"{name} must be an integer from 1 to 32, got {value!r}.")
+        # Exact type checks (bool is an int subclass and must not pass); this runs once per design
+        # point, so it is written for speed rather than as a loop over names.
+        b, s = self.batch, self.seq
+        if type(b) is not int or b < 1:
+            raise ModelInputError("batch", f"batch must be a positive integer, got {b!r}.")
+        if type(s) is not int or s < 1:
+            raise ModelInputError("seq", f"seq must be a positive integer, got {s!r}.")
+        for name, bits in (("w_bits", self.w_bits), ("a_bits", self.a_bits), ("kv_bits", self.kv_bits)):
+            if type(bits) is not int or not 1 <= bits <= 32:
+                raise ModelInputError(name, f"{name} must be an integer from 1 to 32, got {bits!r}.")
         if self.sparsity is not None:
             object.__setattr__(self, "sparsity", parse_sparsity(self.sparsity))
 
@@ -157,9 +176,7 @@ class Workload:
         h, H, Hkv, d, I, V, nL = c.hidden, c.heads, c.kv_heads, c.head_dim, c.intermediate, c.vocab, c.layers
         bT = b * T
         sp = self.sparsity
-        # N:M compressed weights: N/M of the values plus a log2(M)-bit index per kept value
-        # (NVIDIA 2:4 metadata is 2 bits per kept value; FlightLLM's 16-blocks use 4 bits).
-        w_eff = w if sp is None else (w + math.ceil(math.log2(sp[1])) / 8) * sp[0] / sp[1]
+        w_eff = stored_weight_bytes(wb, sp)
         out: list[Op] = []
         add = out.append
 
@@ -250,15 +267,16 @@ class Workload:
         c, acc = self.model, self.accounting
         ops = self.ops() if ops is None else ops
         w = self.w_bits / 8
-        sp = self.sparsity
-        w_eff = w if sp is None else (w + math.ceil(math.log2(sp[1])) / 8) * sp[0] / sp[1]
-        linear_params = sum(i * o for _, i, o in c.linear_shapes())
-        weights = c.layers * linear_params * w_eff + c.hidden * c.vocab * w
+        weights = c.layers * _linear_params(c) * stored_weight_bytes(self.w_bits, self.sparsity)
+        weights += c.hidden * c.vocab * w  # lm_head
         if not acc.weights_exclude_embedding:
-            params = c.parameter_count()
-            weights += params["embedding"] * w
+            if not c.tie_word_embeddings:
+                weights += c.vocab * c.hidden * w
             weights += (2 * c.layers + 1) * c.hidden * NORM_WEIGHT_BYTES
         cached = self.seq if self.phase == "prefill" else self.kv_length
         kv_bytes = 2.0 * c.layers * cached * c.kv_dim * self.batch * self.kv_bits / 8
-        activations = sum(op.store_act for op in ops if op.name not in MODEL_LEVEL_OPS)
+        activations = 0.0
+        for op in ops:
+            if op.name not in MODEL_LEVEL_OPS:
+                activations += op.store_act
         return Memory(weights, kv_bytes, activations)

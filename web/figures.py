@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -58,19 +58,18 @@ MEMORY_COLOURS = {"weights": "#636EFA", "KV cache": "#EF553B", "activations": "#
 PHASE_SYMBOLS = {"prefill": "circle", "decode": "diamond", "generate": "square"}
 HARDWARE_PALETTE: tuple[str, ...] = tuple(qualitative.Plotly)
 
-# Fields that tell two results apart when hardware and phase alone do not (see result_labels).
-_DISTINGUISHING: tuple[tuple[str, str], ...] = (
-    ("model", "{}"),
-    ("batch", "b={}"),
-    ("seq", "s={}"),
-    ("gen", "gen={}"),
-    ("w_bits", "W{}"),
-    ("a_bits", "A{}"),
-    ("kv_bits", "KV{}"),
-    ("sparsity", "sparsity {}"),
-    ("compat", "{}"),
-    ("engine", "{}"),
-    ("mapper", "{}"),
+# Fields that tell two results apart when hardware and phase alone do not (see result_labels);
+# each renders one label token, or None when it does not apply to a result (gen of a single step).
+_DISTINGUISHING: tuple[tuple[str, Callable[[Result], str | None]], ...] = (
+    ("model", lambda r: r.model),
+    ("batch", lambda r: f"b={r.batch}"),
+    ("seq", lambda r: f"s={r.seq}"),
+    ("gen", lambda r: f"gen={r.gen}" if r.gen is not None else None),
+    ("bits", lambda r: f"W{r.w_bits}A{r.a_bits}KV{r.kv_bits}"),
+    ("sparsity", lambda r: f"{r.sparsity} sparse" if r.sparsity else "dense"),
+    ("compat", lambda r: r.compat),
+    ("engine", lambda r: r.engine),
+    ("mapper", lambda r: r.mapper),
 )
 SEP = " · "
 
@@ -84,12 +83,11 @@ def result_labels(results: Sequence[Result], *, include_phase: bool = True) -> l
     collide get a ``#n`` suffix. With ``include_phase=False`` labels need only be unique among
     results of the same phase (they are x categories inside one phase's trace).
     """
-    varying = [(name, fmt) for name, fmt in _DISTINGUISHING
-               if len({getattr(r, name) for r in results}) > 1]
+    varying = [token for _, token in _DISTINGUISHING if len({token(r) for r in results}) > 1]
     labels: list[str] = []
     for r in results:
         parts = [r.hardware, r.phase] if include_phase else [r.hardware]
-        parts += [fmt.format(getattr(r, name)) for name, fmt in varying]
+        parts += [t for t in (token(r) for token in varying) if t is not None]
         labels.append(SEP.join(parts))
     # Scope of uniqueness: the whole list, or one phase when the phase is not part of the label.
     scopes = [label if include_phase else (r.phase, label) for r, label in zip(results, labels, strict=True)]

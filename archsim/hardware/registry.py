@@ -91,8 +91,9 @@ def load_hardware(hw: str | Path | HardwareSpec) -> HardwareSpec:
         return parse_hardware(path.read_text(), str(path))
     if key.lower() in PLANNED_IDS:
         raise NotSupportedError(
-            "hw", f"hardware '{key}' ({PLANNED_IDS[key.lower()]} family) is planned but not available yet."
+            "hw", f"hw '{key}' ({PLANNED_IDS[key.lower()]} family) is planned but not available yet."
         )
     raise InputError(
-        "hw", f"unknown hardware '{key}'; use a path to a YAML file or one of: {', '.join(hardware_ids())}."
+        "hw",
+        f"hw '{key}' is not a known hardware id; use a path to a YAML file or one of: {', '.join(hardware_ids())}.",
     )
