@@ -28,6 +28,22 @@ _ARCHITECTURES: dict[str, tuple[bool, str, str]] = {
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
+def _activation(name: str, key: str) -> str:
+    """Map transformers' activation names onto the three archsim counts (silu, gelu, relu).
+
+    ``swish`` is transformers' alias of SiLU; every GELU variant (``gelu_new``, ``gelu_pytorch_tanh``,
+    ``quick_gelu`` ...) is counted as GELU.
+    """
+    low = name.lower()
+    if low in ("silu", "swish"):
+        return "silu"
+    if "gelu" in low:
+        return "gelu"
+    if low == "relu":
+        return "relu"
+    raise ModelInputError(key, f"config.json '{key}' is '{name}'; archsim counts silu/swish, gelu variants and relu.")
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """Dimensions of a decoder-only transformer (one instance per model, immutable).
@@ -147,7 +163,8 @@ class ModelConfig:
         hidden = need("hidden_size")
         intermediate = need("ffn_dim") if model_type == "opt" else need("intermediate_size")
         heads = need("num_attention_heads")
-        kv_heads = need("num_key_value_heads") if "num_key_value_heads" in raw else heads
+        # transformers treats an absent or null num_key_value_heads as plain multi-head attention.
+        kv_heads = need("num_key_value_heads") if raw.get("num_key_value_heads") is not None else heads
         if heads % kv_heads:
             raise ModelInputError(
                 "num_key_value_heads",
@@ -163,9 +180,8 @@ class ModelConfig:
                     f"multiple of 'num_attention_heads' ({heads})."
                 )
             head_dim = hidden // heads
-        activation = str(raw.get("hidden_act", raw.get("activation_function", default_act)))
-        if activation.startswith("gelu"):
-            activation = "gelu"
+        act_key = "hidden_act" if "hidden_act" in raw else "activation_function"
+        activation = _activation(str(raw.get(act_key, default_act)), act_key)
         # OPT ties lm_head to the embedding by default (transformers' OPTConfig); LLaMA does not.
         tie_default = model_type == "opt"
         return cls(
