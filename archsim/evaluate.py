@@ -79,14 +79,6 @@ def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
         )
 
 
-def cost_workload(
-    workload: Workload, hw: HardwareSpec, mapper: Mapper, ctx: MapContext, ops: list[Op] | None = None
-) -> tuple[list[OpCost], float, float, float, float]:
-    """Per-op costs of one step and their totals ``(costs, time_s, energy_j, flops, bytes)``."""
-    costs = mapper.cost(workload.ops() if ops is None else ops, hw, ctx)
-    return costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes
-
-
 def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
                       engine: str = "analytic", mode: Mode | None = None, gen: int | None = None) -> Result:
     """Evaluate a prepared ``Workload`` on ``hw``; see ``evaluate`` for the meaning of the result."""
@@ -97,9 +89,9 @@ def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | Non
     if gen is not None:
         return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
     ops = workload.ops()
-    costs, t, e, f, b = cost_workload(workload, hw, m, ctx, ops)
-    tokens = workload.batch * workload.tokens
-    return _result(workload, hw, m, engine, mode, costs, t, e, f, b, tokens, workload.memory(ops))
+    costs = m.cost(ops, hw, ctx)
+    return _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
+                   workload.batch * workload.tokens, workload.memory(ops))
 
 
 def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode, costs: list[OpCost],
@@ -134,7 +126,8 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
         raise InputError("gen", f"gen must be a positive integer, got {gen!r}.")
     if prefill.phase != "prefill":
         prefill = replace(prefill, phase="prefill")
-    p_costs, p_t, p_e, p_f, p_b = cost_workload(prefill, hw, m, ctx)
+    p_costs = m.cost(prefill.ops(), hw, ctx)
+    p_t, p_e, p_f, p_b = p_costs.time_s, p_costs.energy_j, p_costs.flops, p_costs.bytes
     first = replace(prefill, phase="decode")
     ops0 = first.ops()
     ops1 = replace(first, seq=first.seq + 1).ops()
@@ -197,6 +190,37 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
     workload = Workload(cfg, "prefill" if gen is not None else phase, batch, seq, w_bits, a_bits, kv_bits,
                         sparsity, flash_attention, acc)
     return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen)
+
+
+def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
+                   batch: int = 1, seq: int = 1024, *, phases: tuple[str, ...] = ("prefill", "decode"),
+                   w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16,
+                   sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
+                   mapper: str | None = None, engine: str = "analytic", compat: str | None = None,
+                   accounting: Accounting | None = None,
+                   roofline: RooflineOptions | None = None) -> dict[str, Result]:
+    """One design point in several phases (default prefill and decode at the same ``seq``).
+
+    Same arguments and results as ``evaluate``, keyed by phase; model, hardware, mode and mapper
+    are resolved once, which is what sweeps over many points want.
+    """
+    cfg = model if isinstance(model, ModelConfig) else load_model(model)
+    spec = load_hardware(hw)
+    mode = resolve_mode(compat, accounting, roofline)
+    acc = mode.accounting
+    if mode.name == "llm-viewer" and flash_attention:
+        acc = _compat_fa_block(acc, spec, cfg, kv_bits)
+    m = get_mapper(mapper, spec.family)
+    _resolve_engine(m, engine, spec.family)
+    ctx = MapContext(mode.roofline)
+    out: dict[str, Result] = {}
+    for phase in phases:
+        workload = Workload(cfg, phase, batch, seq, w_bits, a_bits, kv_bits, sparsity, flash_attention, acc)
+        ops = workload.ops()
+        costs = m.cost(ops, spec, ctx)
+        out[phase] = _result(workload, spec, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops,
+                             costs.bytes, workload.batch * workload.tokens, workload.memory(ops))
+    return out
 
 
 def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: int, *, w_bits: int = 16,

@@ -18,15 +18,14 @@ import statistics
 import time
 import timeit
 
-from archsim.evaluate import evaluate
+from archsim.evaluate import evaluate, evaluate_point
 from archsim.hardware import hardware_ids
 from models.config import preset_ids
 
 
 def per_point_us(repeats: int, number: int) -> list[float]:
     def point() -> None:
-        evaluate("llama2-7b", "a100-40g", "prefill", 1, 1024)
-        evaluate("llama2-7b", "a100-40g", "decode", 1, 1024)
+        evaluate_point("llama2-7b", "a100-40g", 1, 1024)  # prefill and decode
 
     point()
     return [t / number * 1e6 for t in timeit.repeat(point, number=number, repeat=repeats)]
@@ -38,8 +37,7 @@ def grid_points_per_s(repeats: int) -> tuple[float, int]:
     for _ in range(repeats):
         start = time.perf_counter()
         for model, hw, batch, seq in grid:
-            evaluate(model, hw, "prefill", batch, seq)
-            evaluate(model, hw, "decode", batch, seq)
+            evaluate_point(model, hw, batch, seq)
         rates.append(len(grid) / (time.perf_counter() - start))
     return statistics.median(rates), len(grid)
 

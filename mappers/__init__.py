@@ -70,6 +70,8 @@ def get_mapper(name: str | None, family: str) -> Mapper:
     Raises ``archsim.errors.NotSupportedError`` for a planned-but-missing mapper or a family the
     mapper does not support, and ``InputError`` for an unknown name.
     """
+    if name is None and _LOADED and family in _DEFAULTS:  # the per-design-point fast path
+        return _REGISTRY[_DEFAULTS[family]]
     from archsim.errors import InputError, NotSupportedError
 
     _load()

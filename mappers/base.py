@@ -35,7 +35,7 @@ class Plan:
         return all(c.ok for c in self.checks)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MapContext:
     """Options that apply to a whole evaluation (engine-side quirks, efficiency factors)."""
 

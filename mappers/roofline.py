@@ -25,14 +25,15 @@ class RooflineMapper(Mapper):
     def __init__(self) -> None:
         # Peak choices depend only on (device, rule, op kind, widths, sparsity): memoize them per
         # device object, keeping a reference so an id is never reused for another device.
-        self._peaks: dict[tuple[int, str], tuple[HardwareSpec, dict[tuple, tuple[str, float]]]] = {}
+        # Values: (dtype, derated peak, ridge intensity).
+        self._peaks: dict[tuple[int, RooflineOptions], tuple[HardwareSpec, dict[tuple, tuple[str, float, float]]]] = {}
 
-    def _peak_table(self, hw: HardwareSpec, rule: str) -> dict[tuple, tuple[str, float]]:
-        entry = self._peaks.get((id(hw), rule))
+    def _peak_table(self, hw: HardwareSpec, opts: RooflineOptions) -> dict[tuple, tuple[str, float, float]]:
+        entry = self._peaks.get((id(hw), opts))
         if entry is None or entry[0] is not hw:
             if len(self._peaks) > 256:
                 self._peaks.clear()
-            entry = self._peaks[(id(hw), rule)] = (hw, {})
+            entry = self._peaks[(id(hw), opts)] = (hw, {})
         return entry[1]
 
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
@@ -48,15 +49,14 @@ class RooflineMapper(Mapper):
         out = OpCosts()
         append = out.append
         total_t = total_e = total_f = total_b = 0.0
-        peaks = self._peak_table(hw, rule)
+        peaks = self._peak_table(hw, opts)
         for op in ops:
             key = (op.kind, op.w_bits, op.a_bits, op.kv_bits, op.sparsity)
             choice = peaks.get(key)
             if choice is None:
-                choice = peaks[key] = select_peak(op, hw, rule)
-            dtype, peak = choice
-            peak *= eta_c
-            ridge = peak / bw
+                dtype, peak = select_peak(op, hw, rule)
+                choice = peaks[key] = (dtype, peak * eta_c, peak * eta_c / bw)
+            dtype, peak, ridge = choice
             flops = op.flops
             nbytes = op.load_weight + op.load_act + op.store_act + op.load_kv + op.store_kv
             tc, tm = flops / peak, nbytes / bw

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from models.accounting import Accounting
 from models.config import ModelConfig
@@ -70,7 +69,7 @@ class Op:
         return self.flops / b if b else math.inf
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Memory:
     """Memory footprint in bytes: weights, KV cache and live activations."""
 
@@ -111,15 +110,11 @@ def stored_weight_bytes(w_bits: int, sparsity: tuple[int, int] | None) -> float:
     return (w_bits + math.ceil(math.log2(m))) / 8 * n / m
 
 
-@lru_cache(maxsize=256)
-def _linear_params(model: ModelConfig) -> int:
-    """Weights of one decoder layer's linear layers (cached: evaluated once per model)."""
-    return sum(i * o for _, i, o in model.linear_shapes())
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Workload:
-    """One inference step of ``model``.
+    """One inference step of ``model``. Treat it as a value: derive variants with
+    ``dataclasses.replace`` (it is not frozen only because frozen construction costs ~2 us, a
+    tenth of a design point's evaluation).
 
     ``seq`` is the prompt length for prefill and the KV-cache length before the step for decode.
     Bits are the storage widths of weights, activations and KV cache (1..32). ``sparsity`` is an
@@ -151,7 +146,7 @@ class Workload:
             if type(bits) is not int or not 1 <= bits <= 32:
                 raise ModelInputError(name, f"{name} must be an integer from 1 to 32, got {bits!r}.")
         if self.sparsity is not None:
-            object.__setattr__(self, "sparsity", parse_sparsity(self.sparsity))
+            self.sparsity = parse_sparsity(self.sparsity)
 
     @property
     def tokens(self) -> int:
@@ -260,23 +255,26 @@ class Workload:
         return out
 
     def memory(self, ops: list[Op] | None = None) -> Memory:
-        """Footprint: weights (spec 3.4, corrected by Q11), KV cache of this step, live activations.
+        """Footprint: weights, the KV cache after this step, live activations.
 
-        Activations follow LLM-Viewer (Q9, kept in both modes): one layer's ``store_act`` sum.
+        Weights are the weight loads of the step's own operators (LLM-Viewer's definition, spec
+        3.4: layers x linears + lm_head, and in corrected mode the 16-bit norm weights) plus the
+        embedding table unless it is tied to lm_head (Q11); the embedding op only gathers rows, so
+        its load is not the table. Activations follow LLM-Viewer (Q9, kept in both modes): one
+        layer's ``store_act`` sum.
         """
-        c, acc = self.model, self.accounting
+        c = self.model
         ops = self.ops() if ops is None else ops
-        w = self.w_bits / 8
-        weights = c.layers * _linear_params(c) * stored_weight_bytes(self.w_bits, self.sparsity)
-        weights += c.hidden * c.vocab * w  # lm_head
-        if not acc.weights_exclude_embedding:
-            if not c.tie_word_embeddings:
-                weights += c.vocab * c.hidden * w
-            weights += (2 * c.layers + 1) * c.hidden * NORM_WEIGHT_BYTES
+        weights = activations = 0.0
+        for op in ops:
+            if op.name in MODEL_LEVEL_OPS:
+                if op.kind != "embedding":
+                    weights += op.load_weight * op.repeat
+            else:
+                weights += op.load_weight * op.repeat
+                activations += op.store_act
+        if not self.accounting.weights_exclude_embedding and not c.tie_word_embeddings:
+            weights += c.vocab * c.hidden * self.w_bits / 8
         cached = self.seq if self.phase == "prefill" else self.kv_length
         kv_bytes = 2.0 * c.layers * cached * c.kv_dim * self.batch * self.kv_bits / 8
-        activations = 0.0
-        for op in ops:
-            if op.name not in MODEL_LEVEL_OPS:
-                activations += op.store_act
         return Memory(weights, kv_bytes, activations)
