@@ -23,7 +23,7 @@ from archsim.result import OpCost, Result
 from mappers import MapContext, Mapper, get_mapper
 from models.accounting import Accounting
 from models.config import ModelConfig, load_model
-from models.workload import Op, Workload
+from models.workload import Op, Precision, Workload
 
 COMPAT_MODES = ("corrected", "llm-viewer")
 _COUNT_FIELDS = ("flops", "load_weight", "load_act", "store_act", "load_kv", "store_kv")
@@ -126,7 +126,8 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
         raise InputError("gen", f"gen must be a positive integer, got {gen!r}.")
     if prefill.phase != "prefill":
         prefill = replace(prefill, phase="prefill")
-    p_costs = m.cost(prefill.ops(), hw, ctx)
+    p_ops = prefill.ops()
+    p_costs = m.cost(p_ops, hw, ctx)
     p_t, p_e, p_f, p_b = p_costs.time_s, p_costs.energy_j, p_costs.flops, p_costs.bytes
     first = replace(prefill, phase="decode")
     ops0 = first.ops()
@@ -159,8 +160,9 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
         d_b += agg.bytes * n
     for c in p_costs:
         c.op = replace(c.op, name=f"prefill/{c.op.name}")
-    last = replace(first, seq=first.seq + gen - 1)
-    memory = last.memory()
+    # Footprint at the end of generation (largest KV cache); live activations peak in prefill.
+    memory = replace(first, seq=first.seq + gen - 1).memory()
+    memory.activation_bytes = max(memory.activation_bytes, prefill.memory(p_ops).activation_bytes)
     total_t = p_t + d_t
     extra = {"ttft_s": p_t, "decode_s": d_t, "tpot_s": d_t / gen, "decode_tokens_per_s": prefill.batch * gen / d_t}
     return _result(prefill, hw, m, engine, mode, p_costs + d_costs, total_t, p_e + d_e, p_f + d_f, p_b + d_b,
@@ -247,7 +249,7 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
     _resolve_engine(mp, engine, spec.family)
     w, a = w_bits / 8, a_bits / 8
     matmul = Op(op, "matmul", m, n, k, 1, 1, 2.0 * m * n * k, k * n * w, m * k * a, m * n * a, 0.0, 0.0,
-                w_bits, a_bits, a_bits)
+                Precision(w_bits, a_bits, a_bits))
     (cost,) = mp.cost([matmul], spec, MapContext(mode.roofline))
     return {
         "op": op, "hardware": spec.id, "mapper": mp.name, "engine": engine, "m": m, "n": n, "k": k,

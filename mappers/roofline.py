@@ -51,7 +51,7 @@ class RooflineMapper(Mapper):
         total_t = total_e = total_f = total_b = 0.0
         peaks = self._peak_table(hw, opts)
         for op in ops:
-            key = (op.kind, op.w_bits, op.a_bits, op.kv_bits, op.sparsity)
+            key = (op.kind, op.precision)
             choice = peaks.get(key)
             if choice is None:
                 dtype, peak = select_peak(op, hw, rule)

@@ -3,7 +3,7 @@
 from models.accounting import Accounting
 from models.config import ModelConfig, load_model, preset_ids
 from models.errors import ModelInputError
-from models.workload import Memory, Op, Workload, parse_sparsity
+from models.workload import Memory, Op, Precision, Workload, parse_sparsity
 
 __all__ = [
     "Accounting",
@@ -11,6 +11,7 @@ __all__ = [
     "ModelConfig",
     "ModelInputError",
     "Op",
+    "Precision",
     "Workload",
     "load_model",
     "parse_sparsity",

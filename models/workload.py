@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from models.accounting import Accounting
 from models.config import ModelConfig
@@ -30,13 +31,23 @@ ACT_OPS = {"silu": 5, "gelu": 6, "relu": 1}
 MODEL_LEVEL_OPS = frozenset({"embedding", "final_norm", "lm_head"})
 
 
+class Precision(NamedTuple):
+    """Storage widths of an operator's weights, activations and KV cache, and its N:M sparsity."""
+
+    w_bits: int
+    a_bits: int
+    kv_bits: int
+    sparsity: tuple[int, int] | None = None
+
+
 @dataclass(slots=True)
 class Op:
     """One operator instance, repeated ``repeat`` times (once per layer for layer ops).
 
     Shape: a matmul is ``(m x k) @ (k x n)`` done ``heads`` times (attention: per batch x head).
     ``flops`` and the five byte terms are per instance. ``kind`` is one of matmul, attention,
-    softmax, norm, elementwise, embedding, lm_head.
+    softmax, norm, elementwise, embedding, lm_head. ``precision`` holds the bit widths and sparsity
+    (also readable as ``op.w_bits`` ...).
     """
 
     name: str
@@ -52,10 +63,23 @@ class Op:
     store_act: float
     load_kv: float
     store_kv: float
-    w_bits: int
-    a_bits: int
-    kv_bits: int
-    sparsity: tuple[int, int] | None = None
+    precision: Precision
+
+    @property
+    def w_bits(self) -> int:
+        return self.precision.w_bits
+
+    @property
+    def a_bits(self) -> int:
+        return self.precision.a_bits
+
+    @property
+    def kv_bits(self) -> int:
+        return self.precision.kv_bits
+
+    @property
+    def sparsity(self) -> tuple[int, int] | None:
+        return self.precision.sparsity
 
     @property
     def bytes(self) -> float:
@@ -167,6 +191,9 @@ class Workload:
         b, T, L = self.batch, self.tokens, self.kv_length
         prefill = self.phase == "prefill"
         wb, ab, kb = self.w_bits, self.a_bits, self.kv_bits
+        # One shared precision record per step: weight matmuls carry the sparsity, other ops none.
+        pr = Precision(wb, ab, kb, None)
+        psp = pr if self.sparsity is None else Precision(wb, ab, kb, self.sparsity)
         w, a, kv = wb / 8, ab / 8, kb / 8
         h, H, Hkv, d, I, V, nL = c.hidden, c.heads, c.kv_heads, c.head_dim, c.intermediate, c.vocab, c.layers
         bT = b * T
@@ -177,23 +204,23 @@ class Workload:
 
         if not acc.no_embedding_op:
             add(Op("embedding", "embedding", bT, h, 1, 1, 1, 0.0, bT * h * w, 0.0, bT * h * a, 0.0, 0.0,
-                   wb, ab, kb))
+                   pr))
 
         norm_ops, norm_w = (7, 0.0) if acc.norm_seven_ops_no_weight else (NORM_OPS[c.norm], h * NORM_WEIGHT_BYTES)
         add_load = 1 if acc.add_reads_one_operand else 2
 
         def norm(name: str) -> None:
             add(Op(name, "norm", bT, h, 1, 1, nL, norm_ops * bT * h, norm_w, bT * h * a, bT * h * a, 0.0, 0.0,
-                   wb, ab, kb))
+                   pr))
 
         def linear(name: str, ic: int, oc: int, to_kv: bool = False) -> None:
             store_act, store_kv = (0.0, oc * bT * kv) if to_kv else (oc * bT * a, 0.0)
             add(Op(name, "matmul", bT, oc, ic, 1, nL, 2.0 * ic * oc * bT, ic * oc * w_eff, ic * bT * a,
-                   store_act, 0.0, store_kv, wb, ab, kb, sp))
+                   store_act, 0.0, store_kv, psp))
 
         def residual(name: str) -> None:
             add(Op(name, "elementwise", bT, h, 1, 1, nL, float(bT * h), 0.0, add_load * bT * h * a, bT * h * a,
-                   0.0, 0.0, wb, ab, kb))
+                   0.0, 0.0, pr))
 
         norm("attn_norm")
         linear("q_proj", h, c.q_dim)
@@ -214,14 +241,14 @@ class Workload:
             fa_heads = H if acc.fa_kv_with_query_heads else Hkv
             store = 2 * pairs * b * H * a if acc.fa_store_scores else T * d * b * H * a
             add(Op("fused_attention", "attention", T, L, d, b * H, nL, 2 * score_ops + 5.0 * b * H * pairs, 0.0,
-                   T * d * b * H * a, store, reads * L * d * b * fa_heads * kv * 2, 0.0, wb, ab, kb))
+                   T * d * b * H * a, store, reads * L * d * b * fa_heads * kv * 2, 0.0, pr))
         else:
             add(Op("qk_matmul", "attention", T, L, d, b * H, nL, score_ops, 0.0, T * d * b * q_heads * a,
-                   pairs * b * H * a, kv_read, 0.0, wb, ab, kb))
+                   pairs * b * H * a, kv_read, 0.0, pr))
             add(Op("softmax", "softmax", T, L, 1, b * H, nL, 5.0 * b * H * pairs, 0.0, b * H * pairs * a,
-                   b * H * pairs * a, 0.0, 0.0, wb, ab, kb))
+                   b * H * pairs * a, 0.0, 0.0, pr))
             add(Op("sv_matmul", "attention", T, d, L, b * H, nL, score_ops, 0.0, pairs * b * H * a,
-                   T * d * b * H * a, kv_read, 0.0, wb, ab, kb))
+                   T * d * b * H * a, kv_read, 0.0, pr))
 
         linear("out_proj", c.q_dim, h)
         residual("attn_add")
@@ -236,7 +263,7 @@ class Workload:
         else:
             inputs = 2 if c.gated_mlp else 1
             act_ops, act_in, act_out = float(ACT_OPS[c.activation] * bT * I), inputs * bT * I * a, bT * I * a
-        add(Op("mlp_act", "elementwise", bT, I, 1, 1, nL, act_ops, 0.0, act_in, act_out, 0.0, 0.0, wb, ab, kb))
+        add(Op("mlp_act", "elementwise", bT, I, 1, 1, nL, act_ops, 0.0, act_in, act_out, 0.0, 0.0, pr))
         linear("down_proj" if c.gated_mlp else "fc2", I, h)
         residual("mlp_add")
 
@@ -244,14 +271,14 @@ class Workload:
         T_lm = T if (prefill and acc.lm_head_positions == "all") else 1
         if not acc.no_final_norm:
             add(Op("final_norm", "norm", b * T_lm, h, 1, 1, 1, norm_ops * b * T_lm * h, norm_w,
-                   b * T_lm * h * a, b * T_lm * h * a, 0.0, 0.0, wb, ab, kb))
+                   b * T_lm * h * a, b * T_lm * h * a, 0.0, 0.0, pr))
         if acc.lm_head_one_op_per_mac:
             add(Op("lm_head", "lm_head", b, V, h, 1, 1, float(b * h * V), h * V * w, h * a, V * a, 0.0, 0.0,
-                   wb, ab, kb))
+                   pr))
         else:
             rows = b * T_lm
             add(Op("lm_head", "lm_head", rows, V, h, 1, 1, 2.0 * rows * h * V, h * V * w, rows * h * a,
-                   rows * V * a, 0.0, 0.0, wb, ab, kb))
+                   rows * V * a, 0.0, 0.0, pr))
         return out
 
     def memory(self, ops: list[Op] | None = None) -> Memory:
