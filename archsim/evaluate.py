@@ -88,6 +88,11 @@ def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | Non
     ctx = MapContext(mode.roofline)
     if gen is not None:
         return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
+    return _evaluate_step(workload, hw, m, engine, mode, ctx)
+
+
+def _evaluate_step(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode,
+                   ctx: MapContext) -> Result:
     ops = workload.ops()
     costs = m.cost(ops, hw, ctx)
     return _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
@@ -169,6 +174,19 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
                    prefill.batch * gen, memory, phase="generate", gen=gen, extra=extra)
 
 
+def _resolve(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
+             compat: str | None, accounting: Accounting | None, roofline: RooflineOptions | None,
+             flash_attention: bool, kv_bits: int) -> tuple[ModelConfig, HardwareSpec, Mode, Accounting]:
+    """Resolve model, device and mode; in compat mode apply LLM-Viewer's FA block rule (Q5)."""
+    cfg = model if isinstance(model, ModelConfig) else load_model(model)
+    spec = load_hardware(hw)
+    mode = resolve_mode(compat, accounting, roofline)
+    acc = mode.accounting
+    if mode.name == "llm-viewer" and flash_attention:
+        acc = _compat_fa_block(acc, spec, cfg, kv_bits)
+    return cfg, spec, mode, acc
+
+
 def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
              phase: str = "decode", batch: int = 1, seq: int = 1024, *, w_bits: int = 16, a_bits: int = 16,
              kv_bits: int = 16, sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
@@ -183,12 +201,7 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
     end-to-end generation: prefill of ``seq`` then G decode steps (``phase`` is ignored).
     Raises ``InputError`` (one sentence naming the field) on bad input.
     """
-    cfg = model if isinstance(model, ModelConfig) else load_model(model)
-    spec = load_hardware(hw)
-    mode = resolve_mode(compat, accounting, roofline)
-    acc = mode.accounting
-    if mode.name == "llm-viewer" and flash_attention:
-        acc = _compat_fa_block(acc, spec, cfg, kv_bits)
+    cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
     workload = Workload(cfg, "prefill" if gen is not None else phase, batch, seq, w_bits, a_bits, kv_bits,
                         sparsity, flash_attention, acc)
     return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen)
@@ -206,23 +219,13 @@ def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | P
     Same arguments and results as ``evaluate``, keyed by phase; model, hardware, mode and mapper
     are resolved once, which is what sweeps over many points want.
     """
-    cfg = model if isinstance(model, ModelConfig) else load_model(model)
-    spec = load_hardware(hw)
-    mode = resolve_mode(compat, accounting, roofline)
-    acc = mode.accounting
-    if mode.name == "llm-viewer" and flash_attention:
-        acc = _compat_fa_block(acc, spec, cfg, kv_bits)
+    cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
     m = get_mapper(mapper, spec.family)
     _resolve_engine(m, engine, spec.family)
     ctx = MapContext(mode.roofline)
-    out: dict[str, Result] = {}
-    for phase in phases:
-        workload = Workload(cfg, phase, batch, seq, w_bits, a_bits, kv_bits, sparsity, flash_attention, acc)
-        ops = workload.ops()
-        costs = m.cost(ops, spec, ctx)
-        out[phase] = _result(workload, spec, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops,
-                             costs.bytes, workload.batch * workload.tokens, workload.memory(ops))
-    return out
+    return {phase: _evaluate_step(Workload(cfg, phase, batch, seq, w_bits, a_bits, kv_bits, sparsity,
+                                           flash_attention, acc), spec, m, engine, mode, ctx)
+            for phase in phases}
 
 
 def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: int, *, w_bits: int = 16,

@@ -181,15 +181,12 @@ def _cmd_hw(args: argparse.Namespace, console: Console) -> int:
     from archsim.hardware import hardware_ids, load_hardware
 
     if args.hw_command == "list":
-        table = render.Table(title="hardware presets")
-        for col in ("id", "family", "name", "fp16 TOPS", "BW GB/s", "memory GB", "TDP W", "price $"):
-            table.add_column(col)
-        for hid in hardware_ids():
-            h = load_hardware(hid)
-            table.add_row(h.id, h.family, h.name, f"{h.peaks_ops['fp16'].value / 1e12:g}",
-                          f"{h.memory.bandwidth_Bps.value / 1e9:g}", f"{h.memory.capacity_bytes.value / 1e9:g}",
-                          f"{h.power.tdp_w.value:g}", f"{h.price_usd.value:,.0f}")
-        console.print(table)
+        rows = [(h.id, h.family, h.name, f"{h.peaks_ops['fp16'].value / 1e12:g}",
+                 f"{h.memory.bandwidth_Bps.value / 1e9:g}", f"{h.memory.capacity_bytes.value / 1e9:g}",
+                 f"{h.power.tdp_w.value:g}", f"{h.price_usd.value:,.0f}")
+                for h in map(load_hardware, hardware_ids())]
+        render.print_table(console, "hardware presets", ("id", "family", "name", "fp16 TOPS", "BW GB/s",
+                                                         "memory GB", "TDP W", "price $"), rows)
     else:
         import yaml
 
@@ -202,15 +199,11 @@ def _cmd_models(args: argparse.Namespace, console: Console) -> int:
     from models.config import load_model, preset_ids
 
     if args.models_command == "list":
-        table = render.Table(title="model presets")
-        for col in ("id", "type", "layers", "hidden", "heads/kv", "ffn", "vocab", "params"):
-            table.add_column(col)
-        for mid in preset_ids():
-            c = load_model(mid)
-            params = sum(c.parameter_count().values())
-            table.add_row(mid, c.model_type, str(c.layers), str(c.hidden), f"{c.heads}/{c.kv_heads}",
-                          str(c.intermediate), str(c.vocab), f"{params / 1e9:.2f} B")
-        console.print(table)
+        rows = [(mid, c.model_type, str(c.layers), str(c.hidden), f"{c.heads}/{c.kv_heads}", str(c.intermediate),
+                 str(c.vocab), f"{sum(c.parameter_count().values()) / 1e9:.2f} B")
+                for mid, c in ((mid, load_model(mid)) for mid in preset_ids())]
+        render.print_table(console, "model presets",
+                           ("id", "type", "layers", "hidden", "heads/kv", "ffn", "vocab", "params"), rows)
     else:
         from dataclasses import asdict
 

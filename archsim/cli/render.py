@@ -78,6 +78,16 @@ def op_rows(result: Result) -> list[dict[str, Any]]:
     return [{**head, **{k: c.as_dict()[k] for k in OP_COLUMNS}} for c in result.ops]
 
 
+def print_table(console: Console, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain rich table of strings."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def print_result(result: Result, console: Console) -> None:
     """Per-op roofline table (one row per layer op, LLM-Viewer style) and the totals."""
     table = Table(title=f"{result.model} on {result.hardware} · {result.phase} · batch {result.batch} · "
