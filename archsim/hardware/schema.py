@@ -64,13 +64,31 @@ class EnergyModel(_Strict):
     static_w: Sourced
 
 
+class Fraction(Sourced):
+    value: float = Field(gt=0, le=1)
+
+
 class GpuBlock(_Strict):
-    """GPU specifics used by the roofline and, later, the GPU simulator."""
+    """GPU specifics used by the roofline and the kernel-level GPU model (``mappers/gpu.py``).
+
+    The kernel model needs the SM resources that set occupancy (shared memory, registers, threads,
+    blocks), the L2 path that feeds each SM, the achievable fractions of the HBM and tensor-core
+    peaks, the DRAM latency (Little's law: a tile's bandwidth is at most its bytes in flight over
+    the latency) and the gap between dependent kernel launches.
+    """
 
     sm_count: PositiveSourced
     vector_fp16_ops: PositiveSourced | None = None  # CUDA-core (non-tensor) FP16 rate, OP/s
     smem_per_sm_bytes: PositiveSourced | None = None
+    regs_per_sm: PositiveSourced | None = None
+    max_threads_per_sm: PositiveSourced | None = None
+    max_blocks_per_sm: PositiveSourced | None = None
     l2_bytes: PositiveSourced | None = None
+    l2_bandwidth_Bps: PositiveSourced | None = None
+    hbm_efficiency: Fraction | None = None
+    tensor_efficiency: Fraction | None = None
+    dram_latency_s: PositiveSourced | None = None
+    kernel_launch_s: Sourced | None = None
     sparse_patterns: list[str] = Field(default_factory=list)  # e.g. ["2:4"] for Ampere+ tensor cores
 
 
