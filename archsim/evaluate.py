@@ -20,7 +20,8 @@ from archsim.analytic.roofline import RooflineOptions
 from archsim.errors import InputError, NotSupportedError
 from archsim.hardware import HardwareSpec, load_hardware
 from archsim.result import OpCost, Result
-from mappers import MapContext, Mapper, get_mapper
+from archsim.sim.core import Trace
+from mappers import MapContext, Mapper, get_mapper, mapper_names
 from models.accounting import Accounting
 from models.config import ModelConfig, load_model
 from models.workload import Op, Precision, Workload
@@ -79,24 +80,46 @@ def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
         )
 
 
-def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
-                      engine: str = "analytic", mode: Mode | None = None, gen: int | None = None) -> Result:
-    """Evaluate a prepared ``Workload`` on ``hw``; see ``evaluate`` for the meaning of the result."""
-    mode = mode or resolve_mode()
+def _mapper_context(mapper: str | None, hw: HardwareSpec, engine: str, mode: Mode,
+                    trace: Trace | None = None) -> tuple[Mapper, MapContext]:
+    """The mapper (LLM-Viewer compat defaults to ``roofline``, else the family default) and context."""
+    if mapper is None and mode.name == "llm-viewer":
+        mapper = "roofline"  # LLM-Viewer has no kernel model: compat means the ideal roofline
     m = get_mapper(mapper, hw.family)
     _resolve_engine(m, engine, hw.family)
-    ctx = MapContext(mode.roofline)
+    return m, MapContext(mode.roofline, engine, trace)
+
+
+def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
+                      engine: str = "analytic", mode: Mode | None = None, gen: int | None = None,
+                      trace: Trace | None = None) -> Result:
+    """Evaluate a prepared ``Workload`` on ``hw``; see ``evaluate`` for the meaning of the result."""
+    mode = mode or resolve_mode()
+    m, ctx = _mapper_context(mapper, hw, engine, mode, trace)
     if gen is not None:
         return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
     return _evaluate_step(workload, hw, m, engine, mode, ctx)
+
+
+def _roofline_beside(m: Mapper, hw: HardwareSpec) -> Mapper | None:
+    """The roofline mapper when ``m`` is another mapper of a family the roofline covers."""
+    if m.name == "roofline" or "roofline" not in mapper_names():
+        return None
+    roof = get_mapper("roofline", "gpu")
+    return roof if hw.family in roof.families else None
 
 
 def _evaluate_step(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode,
                    ctx: MapContext) -> Result:
     ops = workload.ops()
     costs = m.cost(ops, hw, ctx)
-    return _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
-                   workload.batch * workload.tokens, workload.memory(ops))
+    res = _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
+                  workload.batch * workload.tokens, workload.memory(ops))
+    roof = _roofline_beside(m, hw)
+    if roof is not None:
+        # Show the ideal bound beside every kernel-level prediction, so users see both.
+        res.extra["roofline_latency_s"] = roof.cost(ops, hw, MapContext(mode.roofline)).time_s
+    return res
 
 
 def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode, costs: list[OpCost],
@@ -120,13 +143,45 @@ def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: 
     return res
 
 
+def _decode_step_sums(first: Workload, ops0: list[Op], ops1: list[Op], base_costs: list[OpCost],
+                      hw: HardwareSpec, m: Mapper, mode: Mode, ctx: MapContext,
+                      gen: int) -> tuple[list[float], list[float]]:
+    """Per-op time and energy summed over ``gen`` decode steps at KV lengths seq, seq+1, ...
+
+    Roofline: op counts are affine in the KV length, so the exact sum is a numpy expression over
+    the step index. Kernel-level mappers: each step is costed (repeated shapes hit their caches).
+    """
+    if m.name != "roofline":
+        t_sums = [0.0] * len(ops0)
+        e_sums = [0.0] * len(ops0)
+        quiet = MapContext(ctx.options, ctx.engine, None)  # the timeline shows the first step only
+        for i in range(gen):
+            costs = base_costs if i == 0 else m.cost(replace(first, seq=first.seq + i).ops(), hw, quiet)
+            for j, c in enumerate(costs):
+                t_sums[j] += c.time_s
+                e_sums[j] += c.energy_j
+        return t_sums, e_sums
+    steps = np.arange(gen, dtype=np.float64)
+    bw = hw.memory.bandwidth_Bps.value * mode.roofline.eta_memory
+    t_sums, e_sums = [], []
+    for c0, o1 in zip(base_costs, ops1, strict=True):
+        o0 = c0.op
+        if o1.flops == o0.flops and o1.bytes == o0.bytes:
+            t_sums.append(c0.time_s * gen)
+            e_sums.append(c0.energy_j * gen)
+            continue
+        flops = o0.flops + (o1.flops - o0.flops) * steps
+        nbytes = o0.bytes + (o1.bytes - o0.bytes) * steps
+        times = np.maximum(flops / c0.peak_ops, nbytes / bw) + mode.roofline.t_launch_s
+        t_sum = float(times.sum())
+        t_sums.append(t_sum)
+        e_sums.append(energy_of(float(flops.sum()), float(nbytes.sum()), t_sum, hw))
+    return t_sums, e_sums
+
+
 def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode,
                          ctx: MapContext, gen: int) -> Result:
-    """Prefill of ``seq`` tokens plus ``gen`` decode steps at KV lengths seq .. seq+gen-1 (spec 3.5).
-
-    Decode op counts are affine in the KV length, so the exact sum over steps is computed from two
-    evaluated steps and numpy arrays over the step index, not a Python loop over steps.
-    """
+    """Prefill of ``seq`` tokens plus ``gen`` decode steps at KV lengths seq .. seq+gen-1 (spec 3.5)."""
     if isinstance(gen, bool) or not isinstance(gen, int) or gen < 1:
         raise InputError("gen", f"gen must be a positive integer, got {gen!r}.")
     if prefill.phase != "prefill":
@@ -137,27 +192,18 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
     first = replace(prefill, phase="decode")
     ops0 = first.ops()
     ops1 = replace(first, seq=first.seq + 1).ops()
-    steps = np.arange(gen, dtype=np.float64)
+    base_costs = m.cost(ops0, hw, ctx)
+    t_sums, e_sums = _decode_step_sums(first, ops0, ops1, base_costs, hw, m, mode, ctx, gen)
     d_costs: list[OpCost] = []
     d_t = d_e = d_f = d_b = 0.0
-    bw = hw.memory.bandwidth_Bps.value * mode.roofline.eta_memory
-    base_costs = m.cost(ops0, hw, ctx)
     tri = gen * (gen - 1) / 2  # sum of step indices 0..gen-1
-    for c0, o1 in zip(base_costs, ops1, strict=True):
+    for c0, o1, t_sum, e_sum in zip(base_costs, ops1, t_sums, e_sums, strict=True):
         o0 = c0.op
         # Exact sums of affine counts: sum_i (x0 + (x1 - x0) * i) = gen * x0 + (x1 - x0) * tri.
         sums = {name: getattr(o0, name) * gen + (getattr(o1, name) - getattr(o0, name)) * tri
                 for name in _COUNT_FIELDS}
-        if o1.flops == o0.flops and o1.bytes == o0.bytes:
-            t_sum, e_sum = c0.time_s * gen, c0.energy_j * gen
-        else:
-            flops = o0.flops + (o1.flops - o0.flops) * steps
-            nbytes = o0.bytes + (o1.bytes - o0.bytes) * steps
-            times = np.maximum(flops / c0.peak_ops, nbytes / bw) + mode.roofline.t_launch_s
-            t_sum = float(times.sum())
-            e_sum = energy_of(sums["flops"], float(nbytes.sum()), t_sum, hw)
         agg = replace(o0, name=f"decode/{o0.name}", **sums)
-        d_costs.append(OpCost(agg, t_sum, e_sum, c0.bound, c0.peak_dtype, c0.peak_ops))
+        d_costs.append(OpCost(agg, t_sum, e_sum, c0.bound, c0.peak_dtype, c0.peak_ops, c0.kernel))
         n = o0.repeat
         d_t += t_sum * n
         d_e += e_sum * n
@@ -192,19 +238,21 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
              kv_bits: int = 16, sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
              mapper: str | None = None, engine: str = "analytic", compat: str | None = None,
              gen: int | None = None, accounting: Accounting | None = None,
-             roofline: RooflineOptions | None = None) -> Result:
+             roofline: RooflineOptions | None = None, trace: Trace | None = None) -> Result:
     """Evaluate one design point.
 
     ``model``: preset id, path to an HF ``config.json`` (or its folder), a parsed dict or a
     ``ModelConfig``. ``hw``: preset id/alias, path to a YAML file, or a ``HardwareSpec``. ``seq``:
     prompt length (prefill) or KV length before the step (decode). With ``gen=G`` the result is the
-    end-to-end generation: prefill of ``seq`` then G decode steps (``phase`` is ignored).
-    Raises ``InputError`` (one sentence naming the field) on bad input.
+    end-to-end generation: prefill of ``seq`` then G decode steps (``phase`` is ignored). ``mapper``
+    None picks the family default (GPUs: ``auto``; ``roofline`` under ``compat="llm-viewer"``).
+    ``trace`` collects the simulated timeline (``engine="sim"``). Raises ``InputError`` (one sentence
+    naming the field) on bad input.
     """
     cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
     workload = Workload(cfg, "prefill" if gen is not None else phase, batch, seq, w_bits, a_bits, kv_bits,
                         sparsity, flash_attention, acc)
-    return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen)
+    return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen, trace=trace)
 
 
 def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
@@ -220,9 +268,7 @@ def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | P
     are resolved once, which is what sweeps over many points want.
     """
     cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
-    m = get_mapper(mapper, spec.family)
-    _resolve_engine(m, engine, spec.family)
-    ctx = MapContext(mode.roofline)
+    m, ctx = _mapper_context(mapper, spec, engine, mode)
     return {phase: _evaluate_step(Workload(cfg, phase, batch, seq, w_bits, a_bits, kv_bits, sparsity,
                                            flash_attention, acc), spec, m, engine, mode, ctx)
             for phase in phases}
@@ -248,15 +294,21 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
         raise InputError("m", f"a gemv has m = 1 (one vector), got m = {m}; use 'gemm' for m > 1.")
     spec = load_hardware(hw)
     mode = resolve_mode(compat)
-    mp = get_mapper(mapper, spec.family)
-    _resolve_engine(mp, engine, spec.family)
+    mp, ctx = _mapper_context(mapper, spec, engine, mode)
     w, a = w_bits / 8, a_bits / 8
     matmul = Op(op, "matmul", m, n, k, 1, 1, 2.0 * m * n * k, k * n * w, m * k * a, m * n * a, 0.0, 0.0,
                 Precision(w_bits, a_bits, a_bits))
-    (cost,) = mp.cost([matmul], spec, MapContext(mode.roofline))
-    return {
+    (cost,) = mp.cost([matmul], spec, ctx)
+    out = {
         "op": op, "hardware": spec.id, "mapper": mp.name, "engine": engine, "m": m, "n": n, "k": k,
         "w_bits": w_bits, "a_bits": a_bits, "latency_s": cost.time_s, "flops": matmul.flops,
         "bytes_moved": matmul.bytes, "intensity": matmul.intensity, "bound": cost.bound,
         "peak_dtype": cost.peak_dtype, "energy_j": cost.energy_j,
     }
+    if cost.kernel:
+        out["kernel"] = cost.kernel
+        out.update({k: v for k, v in mp.plan(matmul, spec, ctx).choices.items() if k != "kernel"})
+    if mp.name != "roofline":
+        (bound,) = get_mapper("roofline", spec.family).cost([matmul], spec, MapContext(mode.roofline))
+        out["roofline_latency_s"] = bound.time_s
+    return out

@@ -22,6 +22,7 @@ class OpCost:
     bound: str
     peak_dtype: str
     peak_ops: float
+    kernel: str = ""  # the kernel that ran it, for kernel-level mappers (e.g. "flat-gemm BN=128")
 
     @property
     def total_time_s(self) -> float:
@@ -57,6 +58,7 @@ class OpCost:
             "intensity": _finite(op.intensity),
             "bound": self.bound,
             "peak_dtype": self.peak_dtype,
+            "kernel": self.kernel,
             "time_s": self.time_s * n,
             "time_per_instance_s": self.time_s,
             "energy_j": self.energy_j * n,

@@ -17,10 +17,6 @@ _LOADED = False
 
 # Strategies DESIGN.md plans for later issues: reported as "not yet supported", not as typos.
 PLANNED: dict[str, str] = {
-    "gemv": "GPU kernel selection (GPU simulator issue)",
-    "flat-gemm": "GPU kernel selection (GPU simulator issue)",
-    "gemm": "GPU kernel selection (GPU simulator issue)",
-    "auto": "GPU kernel selection (GPU simulator issue)",
     "meshgemm": "wafer-scale mesh issue",
     "meshgemv": "wafer-scale mesh issue",
     "cannon": "wafer-scale mesh issue",

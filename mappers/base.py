@@ -37,9 +37,12 @@ class Plan:
 
 @dataclass(slots=True)
 class MapContext:
-    """Options that apply to a whole evaluation (engine-side quirks, efficiency factors)."""
+    """Options that apply to a whole evaluation (engine-side quirks, efficiency factors), the
+    engine (``analytic`` or ``sim``) and, when a timeline is wanted, the trace to append to."""
 
     options: Any  # the family's option object, e.g. archsim.analytic.roofline.RooflineOptions
+    engine: str = "analytic"
+    trace: Any = None  # archsim.sim.core.Trace
 
 
 class Mapper(ABC):

@@ -1,8 +1,8 @@
 """``roofline``: every operator runs at the roofline of its chosen peak and the DRAM bandwidth.
 
-The default GPU mapping of the Foundation: no tiling or kernel choice, so the time is the ideal
-``max(OPs / peak, bytes / BW)`` (optionally derated and with a launch cost). The GPU kernel-selection
-mappers (GEMV / flat GEMM / GEMM) refine it in their own modules.
+No tiling or kernel choice, so the time is the ideal ``max(OPs / peak, bytes / BW)`` (optionally
+derated and with a launch cost): the upper bound LLM-Viewer computes, and the mapper of
+``--compat llm-viewer``. The kernel-level GPU mappers (``mappers/gpu.py``) refine it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mappers.base import MapContext, Mapper, Plan
 from models.workload import Op
 
 
-@register(default_for=("gpu",))
+@register()
 class RooflineMapper(Mapper):
     name = "roofline"
     families = ("gpu",)

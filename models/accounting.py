@@ -1,7 +1,7 @@
 """How operators are counted: LLM-Viewer's quirks as independent flags, and their corrections.
 
 Each flag reproduces one known formula quirk of LLM-Viewer (hahnyuan/LLM-Viewer ``main`` at
-472f71f); ids Q1..Q12 follow ``shared/specs/gpu_roofline.md`` sec. 4, X1..X3 are corrections archsim
+472f71f); ids Q1..Q12 follow ``shared/specs/gpu_roofline.md`` sec. 4, X1..X4 are corrections archsim
 adds beyond the spec's register. ``Accounting.llm_viewer()`` turns every quirk on, which must
 reproduce LLM-Viewer exactly; ``Accounting()`` (the default) is the corrected model. Quirks that
 concern the hardware side (Q7 peak choice, Q10 efficiency and launch cost) live in
@@ -42,6 +42,8 @@ class Accounting:
     no_final_norm: bool = False
     # X3: no embedding-gather operator.
     no_embedding_op: bool = False
+    # X4: no rotary position embedding (RoPE) on Q and K.
+    no_rope_op: bool = False
 
     # Options (not quirks; the same default in both modes).
     # Q5: FlashAttention query block size (None = head_dim; compat passes the register-file rule)

@@ -67,6 +67,11 @@ class ModelConfig:
     tie_word_embeddings: bool
 
     @property
+    def rotary(self) -> bool:
+        """Rotary position embeddings (LLaMA/Qwen/BitNet); OPT uses learned absolute positions."""
+        return self.model_type != "opt"
+
+    @property
     def q_dim(self) -> int:
         """Width of the query projection output (heads x head_dim)."""
         return self.heads * self.head_dim

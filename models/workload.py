@@ -64,6 +64,7 @@ class Op:
     load_kv: float
     store_kv: float
     precision: Precision
+    kv_heads: int = 0  # attention ops: batch x KV heads (GQA groups); 0 for other ops
 
     @property
     def w_bits(self) -> int:
@@ -226,6 +227,12 @@ class Workload:
         linear("q_proj", h, c.q_dim)
         linear("k_proj", h, c.kv_dim, to_kv=True)
         linear("v_proj", h, c.kv_dim, to_kv=True)
+        if not acc.no_rope_op and c.rotary:
+            # Rotary embedding of Q and K: x*cos + rotate_half(x)*sin = 3 OPs per element, reading
+            # the cos/sin rows of the T positions (Su et al., RoFormer, eq. 34).
+            qk = bT * (H + Hkv) * d
+            add(Op("rope", "elementwise", bT, (H + Hkv) * d, 1, 1, nL, 3.0 * qk, 0.0, qk * a + 2 * T * d * a, qk * a,
+                   0.0, 0.0, pr))
 
         # Attention over T queries and L keys per (batch, head). Causal skip keeps the
         # T(T+1)/2 unmasked pairs of a prefill (spec Q12) instead of T*L.
@@ -241,14 +248,14 @@ class Workload:
             fa_heads = H if acc.fa_kv_with_query_heads else Hkv
             store = 2 * pairs * b * H * a if acc.fa_store_scores else T * d * b * H * a
             add(Op("fused_attention", "attention", T, L, d, b * H, nL, 2 * score_ops + 5.0 * b * H * pairs, 0.0,
-                   T * d * b * H * a, store, reads * L * d * b * fa_heads * kv * 2, 0.0, pr))
+                   T * d * b * H * a, store, reads * L * d * b * fa_heads * kv * 2, 0.0, pr, b * Hkv))
         else:
             add(Op("qk_matmul", "attention", T, L, d, b * H, nL, score_ops, 0.0, T * d * b * q_heads * a,
-                   pairs * b * H * a, kv_read, 0.0, pr))
+                   pairs * b * H * a, kv_read, 0.0, pr, b * Hkv))
             add(Op("softmax", "softmax", T, L, 1, b * H, nL, 5.0 * b * H * pairs, 0.0, b * H * pairs * a,
-                   b * H * pairs * a, 0.0, 0.0, pr))
+                   b * H * pairs * a, 0.0, 0.0, pr, b * Hkv))
             add(Op("sv_matmul", "attention", T, d, L, b * H, nL, score_ops, 0.0, pairs * b * H * a,
-                   T * d * b * H * a, kv_read, 0.0, pr))
+                   T * d * b * H * a, kv_read, 0.0, pr, b * Hkv))
 
         linear("out_proj", c.q_dim, h)
         residual("attn_add")

@@ -94,7 +94,7 @@ def print_result(result: Result, console: Console) -> None:
                         f"seq {result.seq}" + (f" · gen {result.gen}" if result.gen else "")
                         + f" · {result.compat} · {result.mapper}/{result.engine}")
     for col, justify in (("op", "left"), ("kind", "left"), ("x", "right"), ("OPs", "right"),
-                         ("bytes", "right"), ("AI (OP/B)", "right"), ("bound", "left"), ("peak", "left"),
+                         ("bytes", "right"), ("AI (OP/B)", "right"), ("bound", "left"), ("peak / kernel", "left"),
                          ("time / inst", "right"), ("time total", "right"), ("share", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     total = result.latency_s
@@ -102,7 +102,7 @@ def print_result(result: Result, console: Console) -> None:
         op = c.op
         ai = op.intensity
         table.add_row(op.name, op.kind, str(op.repeat), _si(op.flops), _si(op.bytes, "B"),
-                      "inf" if math.isinf(ai) else f"{ai:.4g}", c.bound, c.peak_dtype, _time(c.time_s),
+                      "inf" if math.isinf(ai) else f"{ai:.4g}", c.bound, c.kernel or c.peak_dtype, _time(c.time_s),
                       _time(c.total_time_s), f"{100 * c.total_time_s / total:.1f}%" if total else "-")
     console.print(table)
     mem = result.memory
@@ -117,6 +117,9 @@ def print_result(result: Result, console: Console) -> None:
     for key in ("ttft_s", "tpot_s"):
         if key in result.extra:
             lines.append(f"{key.removesuffix('_s')} {_time(result.extra[key])}")
+    if "roofline_latency_s" in result.extra:
+        bound = result.extra["roofline_latency_s"]
+        lines.append(f"roofline bound {_time(bound)} (this prediction is {result.latency_s / bound:.2f}x the bound)")
     for line in lines:
         console.print(line)
     for w in result.warnings:

@@ -77,9 +77,9 @@ def test_run_accepts_user_hardware_yaml(tmp_path: Path, capsys: pytest.CaptureFi
         "value: 1555.0e9", "value: 3110.0e9")
     path = tmp_path / "mine.yaml"
     path.write_text(text)
-    _, out_ref, _ = cli([*RUN, "--format", "json"], capsys)
+    _, out_ref, _ = cli([*RUN, "--mapper", "roofline", "--format", "json"], capsys)
     code, out, err = cli(["run", "--model", "llama2-7b", "--hw", str(path), "--phase", "decode", "--seq", "128",
-                          "--format", "json"], capsys)
+                          "--mapper", "roofline", "--format", "json"], capsys)
     assert code == 0, err
     mine, ref = json.loads(out), json.loads(out_ref)
     assert mine["hardware"] == "my-a100-2xbw"
@@ -99,7 +99,7 @@ BAD_INPUTS = [
     ([*RUN, "--batch", "two"], "--batch"),
     ([*RUN, "--mapper", "nosuch"], "mapper"),
     ([*RUN, "--mapper", "meshgemv"], "mapper"),
-    ([*RUN, "--engine", "sim"], "engine"),
+    ([*RUN, "--mapper", "roofline", "--engine", "sim"], "engine"),
     ([*RUN, "--grid", "660x660"], "grid"),
     ([*RUN, "--gen", "0"], "gen"),
     (["run", "--model", str(DATA / "malformed_config.json"), "--hw", "a100-40g"], "malformed_config.json"),
@@ -182,8 +182,8 @@ def test_generation_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_kernel_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(["kernel", "gemv", "--hw", "a100-80g", "--n", "16384", "--k", "16384", "--format", "json"],
-                       capsys)
+    code, out, _ = cli(["kernel", "gemv", "--hw", "a100-80g", "--n", "16384", "--k", "16384", "--mapper", "roofline",
+                        "--format", "json"], capsys)
     assert code == 0
     data = json.loads(out)
     assert {"latency_s", "flops", "bytes_moved", "bound", "mapper"} <= set(data)

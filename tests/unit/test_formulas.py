@@ -7,13 +7,21 @@ OPs, seconds; A100 40G = 312e12 FP16 OP/s, 624e12 INT8 OP/s, 1555e9 B/s (spec se
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from archsim.evaluate import evaluate, evaluate_kernel
+from archsim import evaluate as _ev
 from archsim.hardware import HardwareSpec, load_hardware
 from models.accounting import Accounting
 from models.config import ModelConfig, load_model
 from models.workload import Workload
+
+# These tests check the roofline formulas, so they evaluate with the roofline mapper (the GPU
+# default is the kernel-level `auto` mapper, tested in test_gpu_kernels.py).
+evaluate = partial(_ev.evaluate, mapper="roofline")
+evaluate_kernel = partial(_ev.evaluate_kernel, mapper="roofline")
+
 
 A100_FP16 = 312e12
 A100_INT8 = 624e12

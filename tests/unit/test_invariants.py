@@ -9,17 +9,24 @@ drawn numbers, not from archsim's helpers.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archsim import evaluate as _ev
 from archsim.analytic.roofline import RooflineOptions, bound_of
-from archsim.evaluate import evaluate, evaluate_kernel
 from archsim.hardware import hardware_ids, load_hardware
 from models.accounting import Accounting
 from models.config import ModelConfig
 from models.workload import MODEL_LEVEL_OPS, Workload
+
+# These tests check the roofline formulas, so they evaluate with the roofline mapper (the GPU
+# default is the kernel-level `auto` mapper, tested in test_gpu_kernels.py).
+evaluate = partial(_ev.evaluate, mapper="roofline")
+evaluate_kernel = partial(_ev.evaluate_kernel, mapper="roofline")
+
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HW_IDS = hardware_ids()

@@ -16,15 +16,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import FrozenInstanceError, replace
+from functools import partial
 
 import pytest
 
+from archsim import evaluate as _ev
 from archsim.analytic.roofline import RooflineOptions, select_peak
-from archsim.evaluate import evaluate, evaluate_workload, resolve_mode
+from archsim.evaluate import resolve_mode
 from archsim.hardware import load_hardware
 from models.accounting import Accounting
 from models.config import load_model
 from models.workload import Workload
+
+# These tests check the roofline formulas, so they evaluate with the roofline mapper (the GPU
+# default is the kernel-level `auto` mapper, tested in test_gpu_kernels.py).
+evaluate = partial(_ev.evaluate, mapper="roofline")
+evaluate_workload = partial(_ev.evaluate_workload, mapper="roofline")
+
 
 B = 3  # batch everywhere below (so batch factors cannot hide)
 S_PRE = 512  # prompt length: FlashAttention n_blocks = ceil(512 / 128) = 4
@@ -65,7 +73,7 @@ def test_quirk_flag_set():
     assert set(Accounting.quirk_names()) == {
         "lm_head_one_op_per_mac", "mlp_act_on_hidden", "prefill_q_read_with_kv_heads", "fa_store_scores",
         "fa_kv_with_query_heads", "decode_excludes_new_token", "norm_seven_ops_no_weight",
-        "weights_exclude_embedding", "add_reads_one_operand", "no_final_norm", "no_embedding_op",
+        "weights_exclude_embedding", "add_reads_one_operand", "no_final_norm", "no_embedding_op", "no_rope_op",
     }
     assert all(getattr(COMPAT, n) for n in Accounting.quirk_names())
     assert not any(getattr(CORRECTED, n) for n in Accounting.quirk_names())
@@ -446,7 +454,7 @@ def test_q10_eta_and_launch(phase):
     # launch cost alone adds t_launch per operator instance (32 layers x 15 layer ops + 3 model ops)
     launch = evaluate_workload(wl, hw, mode=resolve_mode(None, roofline=RooflineOptions(t_launch_s=5e-6)))
     instances = sum(c.op.repeat for c in ideal.ops)
-    assert instances == 32 * 15 + 3
+    assert instances == 32 * 16 + 3
     assert launch.latency_s - ideal.latency_s == pytest.approx(instances * 5e-6, rel=1e-9)
 
 

@@ -58,8 +58,10 @@ def test_failing_case_fails_and_strict_exits_1(tmp_path: Path, capsys: pytest.Ca
 def test_ratio_and_trend_cases() -> None:
     ratio = {"id": "r", "family": "gpu", "kind": "claim", "metric": "latency_s", "expected_ratio": 2.0,
              "tolerance": 0.01,
-             "run": {"cmd": "kernel", "op": "gemv", "hw": "h100-sxm", "m": 1, "k": 8192, "n": 8192},
-             "baseline": {"cmd": "kernel", "op": "gemv", "hw": "a100-40g", "m": 1, "k": 8192, "n": 8192}}
+             "run": {"cmd": "kernel", "op": "gemv", "hw": "h100-sxm", "m": 1, "k": 8192, "n": 8192,
+                     "mapper": "roofline"},
+             "baseline": {"cmd": "kernel", "op": "gemv", "hw": "a100-40g", "m": 1, "k": 8192, "n": 8192,
+                          "mapper": "roofline"}}
     out = run_case(ratio)
     # Memory-bound GEMV: speed-up is the bandwidth ratio 3072 / 1555.
     assert out.predicted == pytest.approx(3072 / 1555, rel=1e-6)
