@@ -34,10 +34,12 @@ system-packages:
 	  fi; \
 	fi
 
-# Headline study: LLaMA-3-8B prefill (4096 tokens) and decode (4K context) on every hardware preset.
+# Headline study: LLaMA-3-8B prefill (4096 tokens) and decode (4K context) on every hardware preset,
+# simulated (--engine sim) with the ideal roofline beside each figure.
 run: setup
 	@mkdir -p out
-	$(ARCHSIM) compare --model $(HEADLINE_MODEL) --hw all --phase both --seq $(HEADLINE_SEQ) --report out/report.html
+	$(ARCHSIM) compare --model $(HEADLINE_MODEL) --hw all --phase both --seq $(HEADLINE_SEQ) --engine sim \
+		--report out/report.html
 	$(ARCHSIM) validate
 
 test: setup

@@ -245,7 +245,7 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
     ``ModelConfig``. ``hw``: preset id/alias, path to a YAML file, or a ``HardwareSpec``. ``seq``:
     prompt length (prefill) or KV length before the step (decode). With ``gen=G`` the result is the
     end-to-end generation: prefill of ``seq`` then G decode steps (``phase`` is ignored). ``mapper``
-    None picks the family default (GPUs: ``auto``; ``roofline`` under ``compat="llm-viewer"``).
+    None picks the family default (GPUs: ``gemm``; ``roofline`` under ``compat="llm-viewer"``).
     ``trace`` collects the simulated timeline (``engine="sim"``). Raises ``InputError`` (one sentence
     naming the field) on bad input.
     """

@@ -96,15 +96,18 @@ def _chart(fig: go.Figure, div_id: str) -> str:
 
 
 def _summary_table(results: Sequence[Result], labels: list[str]) -> str:
-    head = ("result", "hardware", "model", "phase", "batch", "seq", "latency (ms)", "tokens/s", "J/token",
-            "tokens/$", "memory / capacity (GB)", "fits?")
+    head = ("result", "hardware", "model", "phase", "batch", "seq", "mapper / engine", "latency (ms)",
+            "roofline bound (ms)", "tokens/s", "J/token", "tokens/$", "memory / capacity (GB)", "fits?")
     rows = []
     for r, label in zip(results, labels, strict=True):
         fits = r.fits_memory
         cells = [
             f'<td class="label">{_e(label)}</td>', f"<td>{_e(r.hardware)}</td>", f"<td>{_e(r.model)}</td>",
             f"<td>{_e(r.phase)}</td>", f'<td class="num">{r.batch}</td>', f'<td class="num">{r.seq}</td>',
+            f"<td>{_e(r.mapper)} / {_e(r.engine)}</td>",
             f'<td class="num">{_num(r.latency_s * MS_PER_S, ".3f")}</td>',
+            f'<td class="num">{_num(r.extra["roofline_latency_s"] * MS_PER_S, ".3f")}</td>'
+            if "roofline_latency_s" in r.extra else '<td class="num">-</td>',
             f'<td class="num">{_num(r.tokens_per_s, ",.1f")}</td>',
             f'<td class="num">{_num(r.energy_per_token_j, ".4g")}</td>',
             f'<td class="num">{_num(r.tokens_per_usd, ".4g")}</td>',

@@ -12,6 +12,9 @@ Every operator becomes thread-block tiles of a concrete kernel (``archsim.analyt
 - ``auto``: ``M < M1`` -> gemv, ``M1 <= M < M2`` -> flat-gemm, else gemm, where M1 and M2 are the
   model's own crossovers for each (device, N, K, widths), found by sweeping M (spec 7.4).
 
+``gemm`` is the GPU default because it is what cuBLAS-based serving frameworks run, so it predicts
+what users measure with them; ``auto`` predicts what FlashDecoding++'s kernels would achieve.
+
 Attention: decode uses FlashDecoding split-K over the KV length plus a reduction kernel; prefill
 uses FlashAttention-2 tiles (128 queries x 64 keys, causal: query block i visits only the key
 blocks up to its diagonal, heaviest blocks issued first). Serving engines fuse Q/K/V and
@@ -338,7 +341,7 @@ class GpuKernelMapper(Mapper):
         return OpCosts.of([costs[id(op)] for op in ops])
 
 
-@register(default_for=("gpu",))
+@register()
 class AutoMapper(GpuKernelMapper):
     name = "auto"
     matmul_impl = "auto"
@@ -359,8 +362,11 @@ class FlatGemmMapper(GpuKernelMapper):
     description = "every matmul as a flat GEMM (M padded to 8, double buffered)"
 
 
-@register()
+@register(default_for=("gpu",))
 class GemmMapper(GpuKernelMapper):
+    """The GPU default: the static cuBLAS-style dataflow that serving frameworks (vLLM, SGLang, HF)
+    run for every linear layer, batch 1 included; FlashDecoding++ measures its losses against it."""
+
     name = "gemm"
     matmul_impl = "gemm"
-    description = "every matmul as a conventional tensor-core GEMM (cuBLAS/CUTLASS style)"
+    description = "every matmul as a conventional tensor-core GEMM (cuBLAS/CUTLASS style; the GPU default)"

@@ -50,15 +50,16 @@ class Accounting:
     # and whether K/V are re-read once per query block ("per_block") or once overall.
     fa_block_q: int | None = None
     fa_kv_reads: Literal["per_block", "once"] = "per_block"
-    # Q12: skip the masked upper triangle of causal prefill attention.
-    causal_skip: bool = False
+    # Q12: prefill attention counts the full s x s score matrix instead of the s(s+1)/2 unmasked
+    # pairs of causal attention (what FlashAttention-style kernels compute).
+    full_causal_scores: bool = False
     # lm_head positions in prefill: "last" (next-token logits only) or "all".
     lm_head_positions: Literal["last", "all"] = "last"
 
     @classmethod
     def llm_viewer(cls, **options: object) -> Accounting:
         """All LLM-Viewer quirks on (compat mode); ``options`` may set the non-quirk options."""
-        quirks = {f.name: True for f in fields(cls) if f.type in ("bool", bool) and f.name != "causal_skip"}
+        quirks = {name: True for name in cls.quirk_names()}
         return replace(cls(**quirks), **options)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
@@ -76,4 +77,4 @@ class Accounting:
     @classmethod
     def quirk_names(cls) -> list[str]:
         """Names of the boolean quirk flags (the ones ``llm_viewer()`` turns on)."""
-        return [f.name for f in fields(cls) if f.type in ("bool", bool) and f.name != "causal_skip"]
+        return [f.name for f in fields(cls) if f.type in ("bool", bool)]

@@ -234,11 +234,11 @@ class Workload:
             add(Op("rope", "elementwise", bT, (H + Hkv) * d, 1, 1, nL, 3.0 * qk, 0.0, qk * a + 2 * T * d * a, qk * a,
                    0.0, 0.0, pr))
 
-        # Attention over T queries and L keys per (batch, head). Causal skip keeps the
-        # T(T+1)/2 unmasked pairs of a prefill (spec Q12) instead of T*L.
+        # Attention over T queries and L keys per (batch, head). A causal prefill computes the
+        # T(T+1)/2 unmasked pairs (plus any cached prefix L - T per query); LLM-Viewer counts T*L (Q12).
         pairs = T * L
-        if prefill and acc.causal_skip:
-            pairs = T * (T + 1) / 2
+        if prefill and not acc.full_causal_scores:
+            pairs = T * (T + 1) / 2 + T * (L - T)
         score_ops = 2.0 * pairs * d * H * b
         q_heads = Hkv if (prefill and acc.prefill_q_read_with_kv_heads) else H
         kv_read = L * d * b * Hkv * kv

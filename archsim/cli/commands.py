@@ -13,6 +13,7 @@ from archsim.evaluate import evaluate, evaluate_kernel
 from archsim.hardware import HardwareSpec, load_hardware
 from archsim.requests import CompareRequest, KernelRequest, RunRequest, parse_request
 from archsim.result import Result
+from archsim.sim.core import Trace
 from models.config import load_model
 
 # Options that only some hardware families understand.
@@ -27,20 +28,20 @@ def _check_family_options(values: dict[str, Any], hw: HardwareSpec) -> None:
             )
 
 
-def _evaluate_request(req: RunRequest | Any, hw: HardwareSpec, phase: str) -> Result:
+def _evaluate_request(req: RunRequest | Any, hw: HardwareSpec, phase: str, trace: Trace | None = None) -> Result:
     _check_family_options(req.model_dump(), hw)
     return evaluate(
         req.model, hw, phase, req.batch, req.seq, w_bits=req.w_bits, a_bits=req.a_bits, kv_bits=req.kv_bits,
         sparsity=req.sparsity, flash_attention=req.flash_attention, mapper=req.mapper, engine=req.engine,
-        compat=req.compat, gen=req.gen,
+        compat=req.compat, gen=req.gen, trace=trace,
     )
 
 
-def run(params: dict[str, Any]) -> Result:
-    """``archsim run``: one design point."""
+def run(params: dict[str, Any], trace: Trace | None = None) -> Result:
+    """``archsim run``: one design point; ``trace`` collects the simulated timeline (``engine: sim``)."""
     req: RunRequest = parse_request(RunRequest, params)
     load_model(req.model)  # fail on the model before the hardware, in argument order
-    return _evaluate_request(req, load_hardware(req.hw), req.phase)
+    return _evaluate_request(req, load_hardware(req.hw), req.phase, trace)
 
 
 def kernel(params: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ naming the field and the allowed values, never a traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from archsim.cli import commands, render
 from archsim.errors import InputError
+from archsim.sim.core import Trace
 from models.errors import ModelInputError
 
 
@@ -116,7 +118,14 @@ def _workload_params(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.trace is not None and args.engine != "sim":
         raise InputError("trace", "--trace records a simulation timeline and needs --engine sim.")
-    result = commands.run({**_workload_params(args), "hw": args.hw})
+    trace = Trace() if args.trace is not None else None
+    result = commands.run({**_workload_params(args), "hw": args.hw}, trace)
+    if trace is not None:
+        args.trace.parent.mkdir(parents=True, exist_ok=True)
+        args.trace.write_text(json.dumps({"traceEvents": trace.events, "displayTimeUnit": "ms",
+                                          "otherData": {"model": result.model, "hardware": result.hardware,
+                                                        "phase": result.phase, "note": "one decoder layer's "
+                                                        "kernels appear once per layer in op order"}}))
     if args.format == "json":
         print(render.to_json(result.as_dict()))
     elif args.format == "csv":

@@ -130,12 +130,15 @@ def print_comparison(results: list[Result], console: Console) -> None:
     """One row per (phase, device): latency, throughput, energy, cost, memory, dominant bound."""
     table = Table(title=f"{results[0].model} · batch {results[0].batch} · seq {results[0].seq} · "
                         f"{results[0].compat} · {results[0].engine}")
-    for col in ("phase", "hardware", "mapper", "latency", "tokens/s", "J/token", "tokens/$", "memory GB",
-                "fits", "memory-bound time"):
+    for col in ("phase", "hardware", "mapper", "latency", "roofline", "x bound", "tokens/s", "J/token", "tokens/$",
+                "memory GB", "fits", "memory-bound time"):
         table.add_column(col, justify="left" if col in ("phase", "hardware", "mapper", "fits") else "right")
     for r in results:
         mem_time = sum(c.total_time_s for c in r.ops if c.bound == "memory")
-        table.add_row(r.phase, r.hardware, f"{r.mapper}/{r.engine}", _time(r.latency_s), f"{r.tokens_per_s:,.1f}",
+        bound = r.extra.get("roofline_latency_s")
+        table.add_row(r.phase, r.hardware, f"{r.mapper}/{r.engine}", _time(r.latency_s),
+                      "-" if bound is None else _time(bound),
+                      "-" if bound is None else f"{r.latency_s / bound:.2f}", f"{r.tokens_per_s:,.1f}",
                       f"{r.energy_per_token_j:.4g}", f"{r.tokens_per_usd:,.0f}",
                       f"{r.memory.total_bytes / 1e9:.1f} / {r.capacity_bytes / 1e9:.0f}",
                       "yes" if r.fits_memory else "[red]no[/red]",

@@ -37,6 +37,8 @@ class Outcome:
     tolerance: float | None
     status: str
     detail: str = ""
+    roofline: float | None = None  # the ideal roofline's prediction of the same case (GPU cases)
+    roofline_error: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +73,28 @@ def measure(run: dict[str, Any], metric: str) -> float:
     return float(out[metric])
 
 
+def _as_roofline(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The same run with the ideal roofline mapper, for GPU runs priced by another mapper."""
+    from archsim.hardware import load_hardware
+
+    if run.get("mapper") == "roofline" or run.get("compat") == "llm-viewer":
+        return None
+    try:
+        if load_hardware(run["hw"]).family != "gpu":
+            return None
+    except InputError:
+        return None
+    return {**run, "mapper": "roofline", "engine": "analytic"}
+
+
+def _predict(case: dict[str, Any], run: dict[str, Any], baseline: dict[str, Any] | None, metric: str) -> float:
+    value = measure(run, metric)
+    if baseline is None:
+        return value
+    other = measure(baseline, metric)
+    return other / value if metric in LOWER_IS_BETTER else value / other
+
+
 def run_case(case: dict[str, Any]) -> Outcome:
     """Evaluate one case and judge it against its published value, ratio or trend."""
     metric = case.get("metric", "latency_s")
@@ -83,16 +107,27 @@ def run_case(case: dict[str, Any]) -> Outcome:
             ok = all(b < a for a, b in pairs) if case["trend"] == "decreasing" else all(b > a for a, b in pairs)
             return Outcome(**base, predicted=values, published=case["trend"], error=None, tolerance=None,
                            status="pass" if ok else "fail")
-        value = measure(case["run"], metric)
-        if "baseline" in case:
-            other = measure(case["baseline"], metric)
-            predicted = other / value if metric in LOWER_IS_BETTER else value / other
+        if "pairs" in case:  # a ratio averaged over several (run, baseline) pairs
+            ratios = [_predict(case, p["run"], p["baseline"], metric) for p in case["pairs"]]
+            predicted = sum(ratios) / len(ratios)
             expected = float(case["expected_ratio"])
-        else:
-            predicted, expected = value, float(case["expected"])
+            error = (predicted - expected) / expected
+            status = "pass" if tol is not None and abs(error) <= float(tol) else "fail"
+            return Outcome(**base, predicted=predicted, published=expected, error=error, tolerance=tol,
+                           status=status, detail=case.get("note", "") if status == "fail" else "")
+        baseline = case.get("baseline")
+        predicted = _predict(case, case["run"], baseline, metric)
+        expected = float(case["expected_ratio"] if baseline is not None else case["expected"])
         error = (predicted - expected) / expected
         status = "pass" if tol is not None and abs(error) <= float(tol) else "fail"
-        return Outcome(**base, predicted=predicted, published=expected, error=error, tolerance=tol, status=status)
+        out = Outcome(**base, predicted=predicted, published=expected, error=error, tolerance=tol, status=status,
+                      detail=case.get("note", "") if status == "fail" else "")
+        roof_run = _as_roofline(case["run"])
+        roof_base = _as_roofline(baseline) if baseline is not None else None
+        if roof_run is not None and (baseline is None or roof_base is not None):
+            out.roofline = _predict(case, roof_run, roof_base, metric)
+            out.roofline_error = (out.roofline - expected) / expected
+        return out
     except NotSupportedError as exc:
         return Outcome(**base, predicted=None, published=case.get("expected", case.get("expected_ratio")),
                        error=None, tolerance=tol, status="not yet supported", detail=str(exc))
@@ -119,14 +154,18 @@ def _fmt(x: Any) -> str:
 def print_outcomes(outcomes: list[Outcome], console: Console) -> None:
     """Table of prediction / published / error / status, then a one-line tally."""
     table = Table(title="archsim validate")
-    for col in ("case", "kind", "metric", "predicted", "published", "error", "tol", "status"):
-        table.add_column(col, justify="right" if col in ("predicted", "published", "error", "tol") else "left")
+    numeric = ("predicted", "published", "error", "tol", "roofline", "roofline err")
+    for col in ("case", "kind", "metric", "predicted", "published", "error", "tol", "status", "roofline",
+                "roofline err"):
+        table.add_column(col, justify="right" if col in numeric else "left")
     colours = {"pass": "green", "fail": "red", "not yet supported": "yellow", "error": "magenta"}
     for o in outcomes:
         err = "-" if o.error is None else f"{100 * o.error:+.2f}%"
         tol = "-" if o.tolerance is None else f"{100 * float(o.tolerance):g}%"
         status = f"[{colours[o.status]}]{o.status}[/{colours[o.status]}]"
-        table.add_row(o.id, o.kind, o.metric, _fmt(o.predicted), _fmt(o.published), err, tol, status)
+        roof_err = "-" if o.roofline_error is None else f"{100 * o.roofline_error:+.2f}%"
+        table.add_row(o.id, o.kind, o.metric, _fmt(o.predicted), _fmt(o.published), err, tol, status,
+                      _fmt(o.roofline), roof_err)
     console.print(table)
     for o in outcomes:
         if o.detail:

@@ -266,8 +266,9 @@ def test_gqa_prefill_q_read_with_all_heads():
     qk = ops_by_name(Workload(load_model("llama3-8b"), "prefill", batch=b, seq=s).ops())["qk_matmul"]
     assert qk.load_act == 512 * 128 * 2 * 32 * 2  # s*d*b*H*a, not Hkv (Q3 corrected)
     assert qk.load_kv == 512 * 128 * 2 * 8 * 2  # K read stays with Hkv
-    assert qk.store_act == 512 * 512 * 2 * 32 * 2
-    assert qk.flops == 2 * 512 * 512 * 128 * 32 * 2
+    # causal prefill: 512 * 513 / 2 = 131,328 unmasked (query, key) pairs per (batch, head)
+    assert qk.store_act == 131_328 * 2 * 32 * 2
+    assert qk.flops == 2 * 131_328 * 128 * 32 * 2
 
 
 def test_gqa_corrected_memory_footprint():

@@ -74,6 +74,7 @@ def test_quirk_flag_set():
         "lm_head_one_op_per_mac", "mlp_act_on_hidden", "prefill_q_read_with_kv_heads", "fa_store_scores",
         "fa_kv_with_query_heads", "decode_excludes_new_token", "norm_seven_ops_no_weight",
         "weights_exclude_embedding", "add_reads_one_operand", "no_final_norm", "no_embedding_op", "no_rope_op",
+        "full_causal_scores",
     }
     assert all(getattr(COMPAT, n) for n in Accounting.quirk_names())
     assert not any(getattr(CORRECTED, n) for n in Accounting.quirk_names())
@@ -81,7 +82,6 @@ def test_quirk_flag_set():
     assert all_on == COMPAT
     # options that are not quirks keep the same default in both modes (Q5, Q12)
     for acc in (CORRECTED, COMPAT):
-        assert acc.causal_skip is False
         assert acc.fa_kv_reads == "per_block"
         assert acc.fa_block_q is None
         assert acc.lm_head_positions == "last"
@@ -159,8 +159,10 @@ def test_q4a_fa_store_scores(model, phase):
     # corrected baseline: decode attends s + 1 keys (Q6 off); compat baseline: s keys
     L_corr = S_PRE if phase == "prefill" else S_DEC + 1
     L_comp = S_PRE if phase == "prefill" else S_DEC
+    # corrected prefill is causal (Q12 off): T(T+1)/2 score pairs instead of T*L
+    pairs_corr = T * (T + 1) / 2 if phase == "prefill" else T * L_corr
     on = delta(model, phase, CORRECTED, fa=True, fa_store_scores=True)
-    assert on == (0, -nL * B * H * A * T * (d - 2 * L_corr))
+    assert on == (0, -nL * B * H * A * (T * d - 2 * pairs_corr))
     off = delta(model, phase, COMPAT, fa=True, fa_store_scores=False)
     assert off == (0, nL * B * H * A * T * (d - 2 * L_comp))  # spec column nL*b*H*a*T*(d - 2s)
 
@@ -354,10 +356,10 @@ def test_x3_embedding_gather(phase):
 def test_q12_causal_skip():
     nL, H, d, s = LLAMA2["nL"], LLAMA2["H"], LLAMA2["d"], S_PRE
     pairs_removed = s * s - s * (s + 1) / 2  # keep the s(s+1)/2 unmasked pairs (diagonal included)
-    f, by = delta("llama2-7b", "prefill", CORRECTED, causal_skip=True)
-    assert f == -nL * pairs_removed * B * H * (2 * d + 2 * d + 5)
-    assert by == -nL * pairs_removed * B * H * A * 4  # qk store, softmax load + store, sv load
-    assert delta("llama2-7b", "decode", CORRECTED, causal_skip=True) == (0, 0)
+    f, by = delta("llama2-7b", "prefill", CORRECTED, full_causal_scores=True)
+    assert f == nL * pairs_removed * B * H * (2 * d + 2 * d + 5)
+    assert by == nL * pairs_removed * B * H * A * 4  # qk store, softmax load + store, sv load
+    assert delta("llama2-7b", "decode", CORRECTED, full_causal_scores=True) == (0, 0)
     # spec: "halves" the score work; keeping the diagonal makes it s(s+1)/2 of s^2, within 1/s of half
     assert pairs_removed / (s * s) == pytest.approx(0.5, abs=1 / s)
 
