@@ -80,22 +80,22 @@ def _resolve_engine(mapper: Mapper, engine: str, family: str) -> None:
         )
 
 
-def _mapper_context(mapper: str | None, hw: HardwareSpec, engine: str, mode: Mode,
-                    trace: Trace | None = None) -> tuple[Mapper, MapContext]:
+def _mapper_context(mapper: str | None, hw: HardwareSpec, engine: str, mode: Mode, trace: Trace | None = None,
+                    grid: str | None = None, threads: int | None = None) -> tuple[Mapper, MapContext]:
     """The mapper (LLM-Viewer compat defaults to ``roofline``, else the family default) and context."""
-    if mapper is None and mode.name == "llm-viewer":
+    if mapper is None and mode.name == "llm-viewer" and hw.family == "gpu":
         mapper = "roofline"  # LLM-Viewer has no kernel model: compat means the ideal roofline
     m = get_mapper(mapper, hw.family)
     _resolve_engine(m, engine, hw.family)
-    return m, MapContext(mode.roofline, engine, trace)
+    return m, MapContext(mode.roofline, engine, trace, grid, threads)
 
 
 def evaluate_workload(workload: Workload, hw: HardwareSpec, *, mapper: str | None = None,
                       engine: str = "analytic", mode: Mode | None = None, gen: int | None = None,
-                      trace: Trace | None = None) -> Result:
+                      trace: Trace | None = None, grid: str | None = None, threads: int | None = None) -> Result:
     """Evaluate a prepared ``Workload`` on ``hw``; see ``evaluate`` for the meaning of the result."""
     mode = mode or resolve_mode()
-    m, ctx = _mapper_context(mapper, hw, engine, mode, trace)
+    m, ctx = _mapper_context(mapper, hw, engine, mode, trace, grid, threads)
     if gen is not None:
         return _evaluate_generation(workload, hw, m, engine, mode, ctx, gen)
     return _evaluate_step(workload, hw, m, engine, mode, ctx)
@@ -115,6 +115,10 @@ def _evaluate_step(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str,
     costs = m.cost(ops, hw, ctx)
     res = _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
                   workload.batch * workload.tokens, workload.memory(ops))
+    if costs.info:
+        info = dict(costs.info)
+        res.warnings.extend(info.pop("warnings", []))
+        res.extra.update(info)
     roof = _roofline_beside(m, hw)
     if roof is not None:
         # Show the ideal bound beside every kernel-level prediction, so users see both.
@@ -154,7 +158,7 @@ def _decode_step_sums(first: Workload, ops0: list[Op], ops1: list[Op], base_cost
     if m.name != "roofline":
         t_sums = [0.0] * len(ops0)
         e_sums = [0.0] * len(ops0)
-        quiet = MapContext(ctx.options, ctx.engine, None)  # the timeline shows the first step only
+        quiet = MapContext(ctx.options, ctx.engine, None, ctx.grid, ctx.threads)  # timeline: first step only
         for i in range(gen):
             costs = base_costs if i == 0 else m.cost(replace(first, seq=first.seq + i).ops(), hw, quiet)
             for j, c in enumerate(costs):
@@ -238,7 +242,8 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
              kv_bits: int = 16, sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
              mapper: str | None = None, engine: str = "analytic", compat: str | None = None,
              gen: int | None = None, accounting: Accounting | None = None,
-             roofline: RooflineOptions | None = None, trace: Trace | None = None) -> Result:
+             roofline: RooflineOptions | None = None, trace: Trace | None = None, grid: str | None = None,
+             threads: int | None = None) -> Result:
     """Evaluate one design point.
 
     ``model``: preset id, path to an HF ``config.json`` (or its folder), a parsed dict or a
@@ -252,7 +257,8 @@ def evaluate(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | 
     cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
     workload = Workload(cfg, "prefill" if gen is not None else phase, batch, seq, w_bits, a_bits, kv_bits,
                         sparsity, flash_attention, acc)
-    return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen, trace=trace)
+    return evaluate_workload(workload, spec, mapper=mapper, engine=engine, mode=mode, gen=gen, trace=trace,
+                             grid=grid, threads=threads)
 
 
 def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,
@@ -260,15 +266,15 @@ def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | P
                    w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16,
                    sparsity: str | tuple[int, int] | None = None, flash_attention: bool = False,
                    mapper: str | None = None, engine: str = "analytic", compat: str | None = None,
-                   accounting: Accounting | None = None,
-                   roofline: RooflineOptions | None = None) -> dict[str, Result]:
+                   accounting: Accounting | None = None, roofline: RooflineOptions | None = None,
+                   grid: str | None = None, threads: int | None = None) -> dict[str, Result]:
     """One design point in several phases (default prefill and decode at the same ``seq``).
 
     Same arguments and results as ``evaluate``, keyed by phase; model, hardware, mode and mapper
     are resolved once, which is what sweeps over many points want.
     """
     cfg, spec, mode, acc = _resolve(model, hw, compat, accounting, roofline, flash_attention, kv_bits)
-    m, ctx = _mapper_context(mapper, spec, engine, mode)
+    m, ctx = _mapper_context(mapper, spec, engine, mode, None, grid, threads)
     return {phase: _evaluate_step(Workload(cfg, phase, batch, seq, w_bits, a_bits, kv_bits, sparsity,
                                            flash_attention, acc), spec, m, engine, mode, ctx)
             for phase in phases}
@@ -276,7 +282,8 @@ def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | P
 
 def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: int, *, w_bits: int = 16,
                     a_bits: int = 16, mapper: str | None = None, engine: str = "analytic",
-                    compat: str | None = None) -> dict[str, Any]:
+                    compat: str | None = None, grid: str | None = None, threads: int | None = None,
+                    trace: Trace | None = None) -> dict[str, Any]:
     """One matrix kernel ``(m x k) @ (k x n)`` (``gemv`` with m = 1 or ``gemm``) on ``hw``.
 
     Returns the ``archsim kernel --format json`` object: ``latency_s``, ``flops``, ``bytes_moved``,
@@ -294,7 +301,7 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
         raise InputError("m", f"a gemv has m = 1 (one vector), got m = {m}; use 'gemm' for m > 1.")
     spec = load_hardware(hw)
     mode = resolve_mode(compat)
-    mp, ctx = _mapper_context(mapper, spec, engine, mode)
+    mp, ctx = _mapper_context(mapper, spec, engine, mode, trace, grid, threads)
     w, a = w_bits / 8, a_bits / 8
     matmul = Op(op, "matmul", m, n, k, 1, 1, 2.0 * m * n * k, k * n * w, m * k * a, m * n * a, 0.0, 0.0,
                 Precision(w_bits, a_bits, a_bits))
@@ -307,8 +314,9 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
     }
     if cost.kernel:
         out["kernel"] = cost.kernel
-        out.update({k: v for k, v in mp.plan(matmul, spec, ctx).choices.items() if k != "kernel"})
-    if mp.name != "roofline":
-        (bound,) = get_mapper("roofline", spec.family).cost([matmul], spec, MapContext(mode.roofline))
+        out.update({k: v for k, v in mp.plan(matmul, spec, ctx).choices.items() if k not in ("kernel", "cycles")})
+    roof = _roofline_beside(mp, spec)
+    if roof is not None:
+        (bound,) = roof.cost([matmul], spec, MapContext(mode.roofline))
         out["roofline_latency_s"] = bound.time_s
     return out

@@ -74,6 +74,7 @@ class OpCosts(list[OpCost]):
     energy_j: float = 0.0
     flops: float = 0.0
     bytes: float = 0.0
+    info: dict | None = None  # mapper-level facts for the result (grid, pipeline stages, warnings)
 
     @classmethod
     def of(cls, costs: list[OpCost]) -> OpCosts:

@@ -43,6 +43,8 @@ class MapContext:
     options: Any  # the family's option object, e.g. archsim.analytic.roofline.RooflineOptions
     engine: str = "analytic"
     trace: Any = None  # archsim.sim.core.Trace
+    grid: str | None = None  # mesh grid "RxC" or "auto"
+    threads: int | None = None  # CPU threads
 
 
 class Mapper(ABC):

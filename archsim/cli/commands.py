@@ -33,7 +33,7 @@ def _evaluate_request(req: RunRequest | Any, hw: HardwareSpec, phase: str, trace
     return evaluate(
         req.model, hw, phase, req.batch, req.seq, w_bits=req.w_bits, a_bits=req.a_bits, kv_bits=req.kv_bits,
         sparsity=req.sparsity, flash_attention=req.flash_attention, mapper=req.mapper, engine=req.engine,
-        compat=req.compat, gen=req.gen, trace=trace,
+        compat=req.compat, gen=req.gen, trace=trace, grid=req.grid, threads=req.threads,
     )
 
 
@@ -50,7 +50,7 @@ def kernel(params: dict[str, Any]) -> dict[str, Any]:
     hw = load_hardware(req.hw)
     _check_family_options(req.model_dump(), hw)
     return evaluate_kernel(req.op, hw, req.m, req.n, req.k, w_bits=req.w_bits, a_bits=req.a_bits,
-                           mapper=req.mapper, engine=req.engine)
+                           mapper=req.mapper, engine=req.engine, grid=req.grid, threads=req.threads)
 
 
 def split_list(value: str | list[str]) -> list[str]:

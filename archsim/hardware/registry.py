@@ -16,7 +16,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # Device ids DESIGN.md plans for later issues, with their family: asking for one is "not yet
 # supported", not a typo. A preset file with the same id takes precedence once it exists.
 PLANNED_IDS: dict[str, str] = {
-    "wse2": "mesh", "wse3": "mesh", "u280": "fpga", "vhk158": "fpga", "v80": "fpga",
+"u280": "fpga", "vhk158": "fpga", "v80": "fpga",
     "neoverse-n1": "cpu", "sail": "pim", "m2": "cpu", "m2-ultra": "cpu", "host": "cpu",
 }
 

@@ -92,6 +92,24 @@ class GpuBlock(_Strict):
     sparse_patterns: list[str] = Field(default_factory=list)  # e.g. ["2:4"] for Ampere+ tensor cores
 
 
+class MeshBlock(_Strict):
+    """Wafer-scale mesh specifics (PLMR: Parallelism, Latency, Memory, Routing; WaferLLM sec. 2-3)."""
+
+    fabric_cols: PositiveSourced  # cores usable by kernels along X
+    fabric_rows: PositiveSourced  # along Y
+    max_square: PositiveSourced  # largest P x P kernel rectangle
+    sram_per_core_bytes: PositiveSourced
+    sram_reserve_bytes: Sourced
+    macs_per_cycle_gemv: PositiveSourced  # c_gemv: effective fp16 MAC/cycle/core in GEMV loops
+    macs_per_cycle_gemm: PositiveSourced  # c_gemm: in MeshGEMM rank-1 update loops
+    link_elems_per_cycle: PositiveSourced  # lambda: fp16 elements per cycle per link direction
+    hop_latency_cycles: PositiveSourced  # alpha: per hop on a pre-configured route
+    relay_cycles: PositiveSourced  # beta: per software relay stage
+    route_budget: PositiveSourced  # routable colours per core
+    step_overhead_cycles: Sourced  # t_step: barrier, task switch, vector set-up per kernel step
+    elementwise_cycles_per_elem: Sourced | None = None
+
+
 class HardwareSpec(_Strict):
     """One device. ``peaks_ops`` are dense peaks in OP/s (a MAC = 2 OPs) per dtype."""
 
@@ -108,6 +126,7 @@ class HardwareSpec(_Strict):
     price_usd: PositiveSourced
     amortization_years: PositiveSourced | None = None
     gpu: GpuBlock | None = None
+    mesh: MeshBlock | None = None
     assumptions: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -125,6 +144,8 @@ class HardwareSpec(_Strict):
     def _family_block(self) -> HardwareSpec:
         if self.family == "gpu" and self.gpu is None:
             raise ValueError("a gpu-family device needs a 'gpu' block (sm_count at least)")
+        if self.family == "mesh" and self.mesh is None:
+            raise ValueError("a mesh-family device needs a 'mesh' block")
         return self
 
     def peak(self, dtype: str) -> float | None:

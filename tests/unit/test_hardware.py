@@ -21,7 +21,7 @@ SPEC_TABLE = {
 }
 
 
-SOURCE_KINDS = ("datasheet: ", "derived: ", "assumption: ", "paper: ", "LLM-Viewer ")
+SOURCE_KINDS = ("datasheet: ", "derived: ", "assumption: ", "paper: ", "artifact: ", "third-party: ", "LLM-Viewer ")
 
 
 @pytest.mark.parametrize("key", sorted(SPEC_TABLE))
@@ -65,8 +65,8 @@ def test_design_gpu_ids_exist() -> None:
 
 
 def test_planned_ids_are_not_yet_supported_and_typos_are_errors() -> None:
-    with pytest.raises(NotSupportedError, match="wse2"):
-        load_hardware("wse2")
+    with pytest.raises(NotSupportedError, match="u280"):
+        load_hardware("u280")
     with pytest.raises(InputError, match="not a known hardware id") as err:
         load_hardware("a100-40")
     assert not isinstance(err.value, NotSupportedError)

@@ -75,10 +75,10 @@ def test_ratio_and_trend_cases() -> None:
 
 def test_unsupported_hardware_is_reported_not_skipped() -> None:
     case = {"id": "w", "family": "mesh", "kind": "measured", "metric": "latency_s", "expected": 1e-6,
-            "tolerance": 0.15, "run": {"cmd": "kernel", "op": "gemv", "hw": "wse2", "m": 1, "k": 16, "n": 16,
+            "tolerance": 0.15, "run": {"cmd": "kernel", "op": "gemv", "hw": "u280", "m": 1, "k": 16, "n": 16,
                                        "mapper": "meshgemv", "grid": "auto"}}
     out = run_case(case)
     if out.status != "not yet supported":  # once the mesh family exists the case must really run
         assert out.predicted is not None
     else:
-        assert "wse2" in out.detail or "meshgemv" in out.detail
+        assert "u280" in out.detail or "meshgemv" in out.detail
