@@ -164,7 +164,10 @@ def summa(mp: MeshParams, p: int, m: int, k: int, n: int, e: float = 2.0) -> Ker
     mt, kt, nt = tile(m, p), tile(k, p), tile(n, p)
     t_cmp = mt * kt * nt / mp.c_gemm
     bcast = line_bcast(mp, max(mt * kt, kt * nt), p)
-    return KernelCycles(p * (bcast + t_cmp + mp.t_step), p * (t_cmp + mp.t_step), p * bcast, p, 2 * p,
+    # Routes: a broadcast route per row and column would be O(P) colours; WaferLLM's baseline
+    # reconfigures one row and one column route per step (r = 0, spec 3 line_bcast default), so a core
+    # holds 4 at a time and the reconfiguration is part of t_step.
+    return KernelCycles(p * (bcast + t_cmp + mp.t_step), p * (t_cmp + mp.t_step), p * bcast, p, 4,
                         e * (2 * mt * kt + 2 * kt * nt + mt * nt))
 
 
@@ -173,7 +176,7 @@ def allgather_gemm(mp: MeshParams, p: int, m: int, k: int, n: int, e: float = 2.
     mt, kt, nt = tile(m, p), tile(k, p), tile(n, p)
     t_cmp = mt * kt * nt / mp.c_gemm
     gather = line_bcast(mp, (p - 1) * max(mt * kt, kt * nt), p)
-    return KernelCycles(gather + p * t_cmp, p * t_cmp, gather, p, 2 * p,
+    return KernelCycles(gather + p * t_cmp, p * t_cmp, gather, p, 4,
                         e * (p * mt * kt + p * kt * nt + mt * nt))
 
 
@@ -210,6 +213,27 @@ def ring_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0) -> KernelC
     local = kt * nt / mp.c_gemv
     comm = ring_allreduce(mp, nt, p)
     return KernelCycles(local + comm, local, comm, 1, 4, e * (kt * nt + kt + 2 * nt))
+
+
+# ---------------------------------------------------------------- KV cache, re-layout, energy (spec 6.3-7)
+
+def kv_capacity(mp: MeshParams, rows: int, p: int, kv_dim: int, layers_in_stage: int, prompt: int,
+                free_bytes: float, e: float = 2.0) -> tuple[int, int]:
+    """Maximum decode output length with the KV cache appended at the tail row (PagedAttention style)
+    vs WaferLLM's shift-based cache that keeps every row equally full (spec 6.4).
+
+    Returns ``(cap_concat, cap_shift)``; ``cap_shift = rows * cap_concat`` by construction.
+    """
+    u = 2 * layers_in_stage * tile(kv_dim, p) * e  # bytes per token per core (K and V)
+    n_core = int(free_bytes // u)
+    cap_concat = n_core - math.ceil(prompt / rows)
+    return cap_concat, rows * cap_concat
+
+
+def relayout_cycles(mp: MeshParams, bytes_moved: float, p: int) -> float:
+    """Prefill-to-decode re-layout of weights and KV over the NoC: bytes over the bisection links
+    (4 B/cycle each) plus the corner-to-corner latency (spec 6.3)."""
+    return bytes_moved / (p * 4.0) + mp.alpha * (mp.fabric_cols + mp.fabric_rows)
 
 
 # ---------------------------------------------------------------- PLMR checks (spec 1)
