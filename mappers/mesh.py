@@ -207,9 +207,17 @@ class MeshMapper(Mapper):
                 share = t * wgt / total_w
                 costs[id(o)] = OpCost(o, share, energy_j(o.flops, o.bytes, share, hw), pl.bound, "fp16",
                                       hw.peaks_ops["fp16"].value, pl.kernel)
-        out = OpCosts.of([costs[id(o)] for o in ops])
-        out.info = {"grid": f"{p}x{p}", "cycles": sum(pl.cycles * g[0].repeat for g, pl in plans)}
+        rows = [costs[id(o)] for o in ops]
         fit = _pipeline_fit(ops, mp, p)
+        handoff = _handoff_cycles(ops, mp, p, fit)
+        if handoff:
+            # Pipeline mode (the layers fit in S regions): activations cross S - 1 region boundaries.
+            hop = Op("pipeline_handoff", "network", 1, 0, 0, 1, fit["pipeline_stages"] - 1, 0.0, 0.0, 0.0, 0.0,
+                     0.0, 0.0, ops[0].precision)
+            t = handoff / (fit["pipeline_stages"] - 1) / mp.f
+            rows.append(OpCost(hop, t, energy_j(0.0, 0.0, t, hw), "network", "fp16", 0.0, f"region hand-off P={p}"))
+        out = OpCosts.of(rows)
+        out.info = {"grid": f"{p}x{p}", "cycles": sum(pl.cycles * g[0].repeat for g, pl in plans) + handoff}
         out.info.update(fit)
         return out
 
@@ -240,6 +248,16 @@ def _pipeline_fit(ops: list[Op], mp: MeshParams, p: int) -> dict[str, Any]:
     return info
 
 
+def _handoff_cycles(ops: list[Op], mp: MeshParams, p: int, fit: dict[str, Any]) -> float:
+    """Single-request pipeline over S regions: S - 1 hand-offs of the activations, each ~P hops plus
+    the per-core slice (spec 6.3: ``(S-1) * (alpha*P + dim/lambda)``). Zero in artifact mode."""
+    stages = fit.get("pipeline_stages", 1)
+    if stages <= 1 or "warnings" in fit:
+        return 0.0
+    width = max((o.store_act / (o.a_bits / 8) for o in ops if o.name == "out_proj"), default=0.0)
+    return (stages - 1) * (mp.alpha * p + width / p / mp.lam)
+
+
 def _bound(kc: KernelCycles) -> str:
     return "compute" if kc.compute >= kc.comm else "network"
 
@@ -252,21 +270,26 @@ _AUTOTUNE: dict[tuple, int] = {}
 
 
 def _autotune(mapper: MeshMapper, key: tuple, ops: list[Op], mp: MeshParams) -> int:
-    """Offline autotuning (WaferLLM sec. 6.3): the P with the fewest cycles whose per-core plan fits."""
+    """Offline autotuning (WaferLLM sec. 6.3): the P with the fewest cycles (pipeline hand-offs included)
+    whose kernels fit a core, preferring grids on which all layers fit the fabric's regions."""
     cache_key = (mapper.name, mp, key)
     if cache_key in _AUTOTUNE:
         return _AUTOTUNE[cache_key]
-    best: tuple[float, int] | None = None
+    best: tuple[bool, float, int] | None = None
     for p in range(16, mp.max_square + 1):
         plans, cycles = mapper.step_cycles(ops, mp, p)
         if any(pl.bytes_per_core > mp.usable_bytes or pl.routes > mp.route_budget for _, pl in plans):
             continue
-        if best is None or cycles < best[0]:
-            best = (cycles, p)
+        fit = _pipeline_fit(ops, mp, p)
+        cycles += _handoff_cycles(ops, mp, p, fit)
+        # Grids whose layers fit the fabric's regions come first; artifact mode only if none does.
+        key = ("warnings" in fit, cycles, p)
+        if best is None or key < best:
+            best = key
     if best is None:
         raise InputError("grid", f"no square grid up to {mp.max_square}x{mp.max_square} fits this plan on {mp.id}.")
-    _AUTOTUNE[cache_key] = best[1]
-    return best[1]
+    _AUTOTUNE[cache_key] = best[2]
+    return best[2]
 
 
 def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, p: int, ctx: MapContext) -> OpPlan:
