@@ -28,8 +28,10 @@ from web.figures import (
     OPS_PER_GIGA,
     US_PER_S,
     comparison_figure,
+    has_core_heatmap,
     latency_breakdown_figure,
     memory_figure,
+    mesh_heatmap_figure,
     result_labels,
     roofline_figure,
 )
@@ -182,6 +184,9 @@ def render_report(results: Sequence[Result], title: str,
     )
     charts = "".join(f'<h2>{_e(name)}</h2><div class="chart">{_chart(fig, div_id)}</div>'
                      for (name, fig), div_id in zip(figures, CHART_IDS, strict=True))
+    if any(has_core_heatmap(r) for r in results):
+        charts += (f'<h2>Mesh cores</h2><div class="chart">'
+                   f'{_chart(mesh_heatmap_figure(results), "mesh-heatmap")}</div>')
     details = "".join(_op_details(r, label) for r, label in zip(results, labels, strict=True))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

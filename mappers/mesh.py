@@ -37,6 +37,7 @@ from models.workload import Op
 GEMM_ALGOS = ("meshgemm", "cannon", "summa", "allgather-gemm", "gemm-t")
 GEMV_ALGOS = ("meshgemv", "pipeline-gemv", "ring-gemv")
 FUSED = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+HEATMAP_BLOCKS = 48  # the per-core busy map in results is averaged over at most 48 x 48 blocks
 
 
 def parse_grid(grid: str | None) -> int | None:
@@ -196,8 +197,13 @@ class MeshMapper(Mapper):
         for group, pl in plans:
             plmr.check_routes(mp, pl.routes, pl.kernel)
             plmr.check_fits(mp, pl.bytes_per_core, f"{pl.kernel} for {group[0].name}")
+        busy = None
         if ctx.engine == "sim":
-            plans = [(g, _simulated(self, g, pl, mp, p, ctx)) for g, pl in plans]
+            simulated = [(g, *_simulated(self, g, pl, mp, p, ctx)) for g, pl in plans]
+            plans = [(g, pl) for g, pl, _ in simulated]
+            for g, _, core_busy in simulated:
+                if core_busy is not None:
+                    busy = core_busy * g[0].repeat if busy is None else busy + core_busy * g[0].repeat
         costs: dict[int, OpCost] = {}
         for group, pl in plans:
             t = pl.cycles / mp.f
@@ -219,6 +225,8 @@ class MeshMapper(Mapper):
         out = OpCosts.of(rows)
         out.info = {"grid": f"{p}x{p}", "cycles": sum(pl.cycles * g[0].repeat for g, pl in plans) + handoff}
         out.info.update(fit)
+        if busy is not None:
+            out.info["core_busy"] = _block_average(busy / out.info["cycles"], HEATMAP_BLOCKS)
         return out
 
 
@@ -292,8 +300,22 @@ def _autotune(mapper: MeshMapper, key: tuple, ops: list[Op], mp: MeshParams) -> 
     return best[2]
 
 
-def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, p: int, ctx: MapContext) -> OpPlan:
-    """Re-time a planned group with the SimPy mesh simulator (GEMMs, GEMVs and allreduces)."""
+def _block_average(grid: Any, blocks: int) -> list[list[float]]:
+    """Average a P x P array over at most ``blocks x blocks`` blocks (a readable heat-map, small JSON)."""
+    import numpy as np
+
+    arr = np.asarray(grid, dtype=float)
+    p = arr.shape[0]
+    b = min(blocks, p)
+    edges = np.linspace(0, p, b + 1).astype(int)
+    return [[round(float(arr[edges[i]:edges[i + 1], edges[j]:edges[j + 1]].mean()), 4) for j in range(b)]
+            for i in range(b)]
+
+
+def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, p: int,
+               ctx: MapContext) -> tuple[OpPlan, Any]:
+    """Re-time a planned group with the SimPy mesh simulator (GEMMs, GEMVs and allreduces); also
+    return the per-core busy cycles (P x P) where the simulator reports them."""
     from archsim.sim import mesh as sim
 
     op = group[0]
@@ -305,16 +327,16 @@ def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, 
             res = sim.simulate_gemv(mp, p, op.k, n, algorithm=mapper.gemv_algo, trace=trace)
         else:
             res = sim.simulate_gemm(mp, p, op.m, op.k, n, algorithm=mapper.gemm_algo, trace=trace)
-        return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound)
+        return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound), res.busy
     if op.kind == "attention" and op.m > 1:
         dim = op.k * op.heads if op.name != "sv_matmul" else op.n * op.heads
         if op.name == "sv_matmul":
             res = sim.simulate_gemm(mp, p, op.m, op.k, dim, algorithm="meshgemm", trace=trace)
         else:
             res = sim.simulate_gemm(mp, p, op.m, dim, op.n, algorithm="gemm-t", trace=trace)
-        return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound)
+        return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound), res.busy
     del e
-    return pl  # element-wise work and small reductions: the closed form is exact (no contention)
+    return pl, None  # element-wise work and small reductions: the closed form is exact (no contention)
 
 
 @register(default_for=("mesh",))

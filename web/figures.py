@@ -350,3 +350,28 @@ def comparison_figure(results: Sequence[Result]) -> go.Figure:
     fig.update_yaxes(type="log", title_text="tokens/s", row=1, col=1)
     fig.update_yaxes(type="log", title_text="J/token", row=1, col=2)
     return fig
+
+
+def has_core_heatmap(result: Result) -> bool:
+    """True when a (mesh, ``--engine sim``) result carries a per-core busy map."""
+    return bool(result.extra.get("core_busy"))
+
+
+def mesh_heatmap_figure(results: Sequence[Result]) -> go.Figure:
+    """Per-core busy share of each simulated mesh result, as heat-maps side by side.
+
+    ``result.extra["core_busy"]`` is a 2-D list (rows x cols, block-averaged over the grid): the
+    fraction of the step each core spends computing or relaying. Results without it are skipped.
+    """
+    maps = [r for r in results if has_core_heatmap(r)]
+    labels = result_labels(maps) if maps else []
+    fig = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=labels or None)
+    for i, r in enumerate(maps, start=1):
+        grid = r.extra.get("grid", "")
+        fig.add_trace(go.Heatmap(z=r.extra["core_busy"], colorscale="Viridis", zmin=0.0, zmax=1.0,
+                                 showscale=(i == 1), colorbar={"title": "busy"},
+                                 hovertemplate=f"{html.escape(labels[i - 1])}<br>block row %{{y}}, "
+                                               f"col %{{x}}<br>busy %{{z:.1%}}<extra>{grid}</extra>"),
+                      row=1, col=i)
+    fig.update_layout(title="Per-core busy share (simulated; blocks of cores averaged)", height=420)
+    return fig

@@ -136,7 +136,8 @@ def print_comparison(results: list[Result], console: Console) -> None:
     for r in results:
         mem_time = sum(c.total_time_s for c in r.ops if c.bound == "memory")
         bound = r.extra.get("roofline_latency_s")
-        table.add_row(r.phase, r.hardware, f"{r.mapper}/{r.engine}", _time(r.latency_s),
+        grid = f" {r.extra['grid']}" if "grid" in r.extra else ""
+        table.add_row(r.phase, r.hardware, f"{r.mapper}/{r.engine}{grid}", _time(r.latency_s),
                       "-" if bound is None else _time(bound),
                       "-" if bound is None else f"{r.latency_s / bound:.2f}", f"{r.tokens_per_s:,.1f}",
                       f"{r.energy_per_token_j:.4g}", f"{r.tokens_per_usd:,.0f}",
