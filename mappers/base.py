@@ -59,6 +59,12 @@ class Mapper(ABC):
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
         """Choose how ``op`` runs on ``hw``; raise ``archsim.errors.InputError`` if it cannot."""
 
+    def emulate(self, m: int, k: int, n: int, grid: int, seed: int = 0) -> tuple[Any, Any]:
+        """Run this mapping numerically on a small ``[m,k] x [k,n]`` instance with the ``kernels_ref``
+        JAX kernels; returns ``(mapped result, jnp.dot reference)``. Mappers without a data
+        transformation (the roofline) have nothing to emulate."""
+        raise NotImplementedError(f"mapper '{self.name}' has no numeric emulation")
+
     @abstractmethod
     def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> OpCosts:
         """Analytic cost of each op (same order) with totals (``OpCosts.of`` builds them from a list).

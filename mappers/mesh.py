@@ -183,6 +183,25 @@ class MeshMapper(Mapper):
             return requested
         return _autotune(self, tuple(_op_key(o) for o in ops), ops, mp)
 
+    def emulate(self, m: int, k: int, n: int, grid: int, seed: int = 0) -> tuple[Any, Any]:
+        """This mapper's GEMM (m > 1) or GEMV (m == 1) algorithm on a ``grid x grid`` tile array."""
+        import jax.numpy as jnp
+        import numpy as np
+
+        from kernels_ref import mesh as ref
+
+        rng = np.random.default_rng(seed)
+        a = jnp.asarray(rng.standard_normal((m, k)), dtype=jnp.float32)
+        b = jnp.asarray(rng.standard_normal((k, n)), dtype=jnp.float32)
+        if m == 1:
+            fn = {"meshgemv": ref.meshgemv, "pipeline-gemv": ref.pipeline_gemv, "ring-gemv": ref.ring_gemv}
+            return fn[self.gemv_algo](a[0], b, grid), jnp.dot(a[0], b)
+        if self.gemm_algo == "gemm-t":  # C = A x B^T with B given as [N, K]
+            return ref.gemm_t(a, b.T, grid), jnp.dot(a, b)
+        fn2 = {"meshgemm": ref.meshgemm, "cannon": ref.cannon, "summa": ref.summa,
+               "allgather-gemm": ref.allgather_gemm}
+        return fn2[self.gemm_algo](a, b, grid), jnp.dot(a, b)
+
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
         mp = plmr.mesh_params(hw)
         p = self.choose_grid([op], mp, parse_grid(getattr(ctx, "grid", None)))
