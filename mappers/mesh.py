@@ -218,7 +218,11 @@ class MeshMapper(Mapper):
             plmr.check_fits(mp, pl.bytes_per_core, f"{pl.kernel} for {group[0].name}")
         busy = None
         if ctx.engine == "sim":
-            simulated = [(g, *_simulated(self, g, pl, mp, p, ctx)) for g, pl in plans]
+            simulated, offset = [], 0.0
+            for g, pl in plans:  # kernels run one after another; the trace lays them out in order
+                new, core_busy = _simulated(self, g, pl, mp, p, ctx, offset)
+                simulated.append((g, new, core_busy))
+                offset += new.cycles
             plans = [(g, pl) for g, pl, _ in simulated]
             for g, _, core_busy in simulated:
                 if core_busy is not None:
@@ -332,7 +336,7 @@ def _block_average(grid: Any, blocks: int) -> list[list[float]]:
 
 
 def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, p: int,
-               ctx: MapContext) -> tuple[OpPlan, Any]:
+               ctx: MapContext, offset: float = 0.0) -> tuple[OpPlan, Any]:
     """Re-time a planned group with the SimPy mesh simulator (GEMMs, GEMVs and allreduces); also
     return the per-core busy cycles (P x P) where the simulator reports them."""
     from archsim.sim import mesh as sim
@@ -343,16 +347,17 @@ def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, 
     if op.kind in ("matmul", "lm_head"):
         n = sum(o.n for o in group)
         if op.m == 1:
-            res = sim.simulate_gemv(mp, p, op.k, n, algorithm=mapper.gemv_algo, trace=trace)
+            res = sim.simulate_gemv(mp, p, op.k, n, algorithm=mapper.gemv_algo, trace=trace, offset_cycles=offset)
         else:
-            res = sim.simulate_gemm(mp, p, op.m, op.k, n, algorithm=mapper.gemm_algo, trace=trace)
+            res = sim.simulate_gemm(mp, p, op.m, op.k, n, algorithm=mapper.gemm_algo, trace=trace,
+                                    offset_cycles=offset)
         return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound), res.busy
     if op.kind == "attention" and op.m > 1:
         dim = op.k * op.heads if op.name != "sv_matmul" else op.n * op.heads
         if op.name == "sv_matmul":
-            res = sim.simulate_gemm(mp, p, op.m, op.k, dim, algorithm="meshgemm", trace=trace)
+            res = sim.simulate_gemm(mp, p, op.m, op.k, dim, algorithm="meshgemm", trace=trace, offset_cycles=offset)
         else:
-            res = sim.simulate_gemm(mp, p, op.m, dim, op.n, algorithm="gemm-t", trace=trace)
+            res = sim.simulate_gemm(mp, p, op.m, dim, op.n, algorithm="gemm-t", trace=trace, offset_cycles=offset)
         return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound), res.busy
     del e
     return pl, None  # element-wise work and small reductions: the closed form is exact (no contention)
