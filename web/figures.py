@@ -368,7 +368,7 @@ def mesh_heatmap_figure(results: Sequence[Result]) -> go.Figure:
     fig = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=labels or None)
     for i, r in enumerate(maps, start=1):
         grid = r.extra.get("grid", "")
-        fig.add_trace(go.Heatmap(z=r.extra["core_busy"], colorscale="Viridis", zmin=0.0, zmax=1.0,
+        fig.add_trace(go.Heatmap(z=r.extra["core_busy"], colorscale="Viridis",
                                  showscale=(i == 1), colorbar={"title": "busy"},
                                  hovertemplate=f"{html.escape(labels[i - 1])}<br>block row %{{y}}, "
                                                f"col %{{x}}<br>busy %{{z:.1%}}<extra>{grid}</extra>"),
