@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -10,6 +11,29 @@ if TYPE_CHECKING:
     from archsim.hardware.schema import HardwareSpec
     from archsim.result import OpCosts
     from models.workload import Op
+
+
+def fuse_ops(ops: list[Op], groups: tuple[tuple[str, ...], ...],
+             eligible: Callable[[Op], bool] = lambda op: True) -> list[list[Op]]:
+    """Ops in execution order, with each fusion group (op names, e.g. q/k/v) merged into one list
+    when at least two of its eligible members are present; every other op is its own group."""
+    by_name = {op.name: op for op in ops}
+    names_ok = {op.name for op in ops if eligible(op)}
+    member_of: dict[str, list[str]] = {}
+    for group in groups:
+        present = [name for name in group if name in names_ok]
+        if len(present) > 1:
+            for name in present:
+                member_of[name] = present
+    out: list[list[Op]] = []
+    seen: set[str] = set()
+    for op in ops:
+        if op.name in seen:
+            continue
+        names = member_of.get(op.name, [op.name])
+        seen.update(names)
+        out.append([by_name[n] for n in names])
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from archsim.errors import InputError
 from archsim.hardware.schema import HardwareSpec
 from archsim.result import OpCost, OpCosts
 from mappers import register
-from mappers.base import MapContext, Mapper, Plan
+from mappers.base import MapContext, Mapper, Plan, fuse_ops
 from models.workload import Op
 
 MAX_STEPS = 8  # K-slices modelled per tile (the SimPy engine uses the same cap)
@@ -247,23 +247,7 @@ def stream_kernel(nbytes: float, flops: float, gpu: GpuParams, name: str = "elem
 
 def _group_ops(ops: list[Op], fuse: bool) -> list[list[Op]]:
     """Ops in execution order, grouped into kernels (fusion groups when ``fuse``)."""
-    if not fuse:
-        return [[op] for op in ops]
-    by_name = {op.name: op for op in ops}
-    member_of = {}
-    for group in FUSED_GROUPS:
-        present = [name for name in group if name in by_name]
-        if len(present) > 1:
-            for name in present:
-                member_of[name] = present
-    out, seen = [], set()
-    for op in ops:
-        if op.name in seen:
-            continue
-        names = member_of.get(op.name, [op.name])
-        seen.update(names)
-        out.append([by_name[n] for n in names])
-    return out
+    return fuse_ops(ops, FUSED_GROUPS) if fuse else [[op] for op in ops]
 
 
 def _roofline_share(op: Op, gpu: GpuParams) -> float:

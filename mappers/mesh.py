@@ -31,7 +31,7 @@ from archsim.errors import InputError
 from archsim.hardware.schema import HardwareSpec
 from archsim.result import OpCost, OpCosts
 from mappers import register
-from mappers.base import MapContext, Mapper, Plan
+from mappers.base import MapContext, Mapper, Plan, fuse_ops
 from models.workload import Op
 
 GEMM_ALGOS = ("meshgemm", "cannon", "summa", "allgather-gemm", "gemm-t")
@@ -154,22 +154,7 @@ class MeshMapper(Mapper):
     def _groups(self, ops: list[Op]) -> list[list[Op]]:
         """Decode fuses Q/K/V and up/gate into one GEMV each (one allreduce, spec 6.2); prefill runs
         them as separate MeshGEMMs, as the released kernels do (spec 6.1)."""
-        by_name = {o.name: o for o in ops}
-        gemv = {o.name for o in ops if o.m == 1}
-        member: dict[str, list[str]] = {}
-        for names in FUSED:
-            present = [n for n in names if n in gemv]
-            if len(present) > 1:
-                for n in present:
-                    member[n] = present
-        out, seen = [], set()
-        for o in ops:
-            if o.name in seen:
-                continue
-            names = member.get(o.name, [o.name])
-            seen.update(names)
-            out.append([by_name[n] for n in names])
-        return out
+        return fuse_ops(ops, FUSED, eligible=lambda o: o.m == 1)
 
     def step_cycles(self, ops: list[Op], mp: MeshParams, p: int) -> tuple[list[tuple[list[Op], OpPlan]], float]:
         """Plans of every fused group and the cycles of one step (layer groups x repeat)."""
