@@ -17,7 +17,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # supported", not a typo. A preset file with the same id takes precedence once it exists.
 PLANNED_IDS: dict[str, str] = {
 "u280": "fpga", "vhk158": "fpga", "v80": "fpga",
-    "neoverse-n1": "cpu", "sail": "pim", "m2": "cpu", "m2-ultra": "cpu", "host": "cpu",
+    "host": "cpu",
 }
 
 

@@ -110,6 +110,42 @@ class MeshBlock(_Strict):
     elementwise_cycles_per_elem: Sourced | None = None
 
 
+class CpuBlock(_Strict):
+    """CPU specifics for LUT-GEMV (T-MAC) and dequantize-then-FMA (llama.cpp) kernels (spec lut_pim.md sec. 4)."""
+
+    cores: PositiveSourced
+    simd_pipes: PositiveSourced  # n_pipe: 128-bit SIMD pipes per core
+    lut_ops_per_16: PositiveSourced  # o_lut: vector ops per 16 table lookups
+    build_cycles_per_elem: Sourced  # kappa_build: table build + quantize per activation element
+    core_bandwidth_Bps: PositiveSourced  # one core's achievable DRAM bandwidth
+    dequant_weights_per_cycle: dict[str, PositiveSourced]  # R_dq per weight format (q2_k, q3_k, q4_0, fp16)
+    serial_fraction_lut: Fraction  # phi: non-parallel share of a T-MAC token (Amdahl)
+    serial_fraction_dense: Fraction
+    l2_bytes: PositiveSourced | None = None
+
+
+class PimBlock(_Strict):
+    """SRAM processing-in-memory in the last-level cache (SAIL-style, spec lut_pim.md sec. 5).
+    SAIL publishes none of these: every value is an assumption with its reason."""
+
+    array_wordlines: PositiveSourced
+    array_bitlines: PositiveSourced
+    llc_slices: PositiveSourced
+    slice_bytes: PositiveSourced
+    ways: PositiveSourced
+    pim_ways: PositiveSourced
+    htree_leaf_bytes_per_cycle: PositiveSourced
+    pim_clock_hz: PositiveSourced
+    lookup_group: PositiveSourced  # g
+    act_bits: PositiveSourced  # b_a
+    jit_cycles_per_command: Sourced
+    build_cycles_per_entry: Sourced  # kappa_build
+    energy_pj_per_bit_read: Sourced
+    energy_pj_per_bit_write: Sourced
+    energy_pj_per_bit_dram: Sourced
+    area_overhead: Fraction
+
+
 class HardwareSpec(_Strict):
     """One device. ``peaks_ops`` are dense peaks in OP/s (a MAC = 2 OPs) per dtype."""
 
@@ -127,6 +163,8 @@ class HardwareSpec(_Strict):
     amortization_years: PositiveSourced | None = None
     gpu: GpuBlock | None = None
     mesh: MeshBlock | None = None
+    cpu: CpuBlock | None = None
+    pim: PimBlock | None = None
     assumptions: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -146,6 +184,10 @@ class HardwareSpec(_Strict):
             raise ValueError("a gpu-family device needs a 'gpu' block (sm_count at least)")
         if self.family == "mesh" and self.mesh is None:
             raise ValueError("a mesh-family device needs a 'mesh' block")
+        if self.family in ("cpu", "pim") and self.cpu is None:
+            raise ValueError(f"a {self.family}-family device needs a 'cpu' block")
+        if self.family == "pim" and self.pim is None:
+            raise ValueError("a pim-family device needs a 'pim' block")
         return self
 
     def peak(self, dtype: str) -> float | None:
