@@ -40,6 +40,9 @@ run: setup
 	@mkdir -p out
 	$(ARCHSIM) compare --model $(HEADLINE_MODEL) --hw all --phase both --seq $(HEADLINE_SEQ) --engine sim \
 		--report out/report.html
+	# Low-bit decode: LUT-GEMV on CPUs (T-MAC) and in SRAM-PIM caches (SAIL) next to a GPU and the wafer.
+	$(ARCHSIM) compare --model llama2-7b --hw a100-80g,m2-ultra,neoverse-n1,sail,wse2 --phase decode --batch 8 \
+		--seq 1024 --w-bits 2 --report out/lowbit.html
 	$(ARCHSIM) validate
 
 test: setup

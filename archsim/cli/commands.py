@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.errors import InputError
+from archsim.errors import InputError, NotSupportedError
 from archsim.evaluate import evaluate, evaluate_kernel
 from archsim.hardware import HardwareSpec, load_hardware
 from archsim.requests import CompareRequest, KernelRequest, RunRequest, parse_request
@@ -83,5 +83,15 @@ def compare(params: dict[str, Any]) -> list[Result]:
     results = []
     for ph in req.phases:
         for spec in specs:
-            results.append(_evaluate_request(req.workload, spec, ph))
+            try:
+                results.append(_evaluate_request(req.workload, spec, ph))
+            except NotSupportedError as exc:
+                if exc.field != "engine":
+                    raise
+                # A family without a simulator still belongs in the comparison: price it analytically
+                # and say so, rather than dropping it or failing the whole run.
+                fallback = req.workload.model_copy(update={"engine": "analytic"})
+                res = _evaluate_request(fallback, spec, ph)
+                res.warnings.append(f"{exc} (shown with the analytic engine)")
+                results.append(res)
     return results
