@@ -23,6 +23,7 @@ from archsim.analytic.lut import (
     tmac_time,
 )
 from archsim.analytic.pim import pim_energy_j, pim_linear, pim_params
+from archsim.errors import NotSupportedError
 from archsim.hardware.schema import HardwareSpec
 from archsim.result import OpCost, OpCosts
 from mappers import register
@@ -63,7 +64,10 @@ class _LowBitMapper(Mapper):
         cp = cpu_params(hw)
         threads = threads_or_default(cp, ctx.threads)
         if self.lut and hw.family == "pim":
-            return self._cost_pim(ops, hw, cp, threads)
+            return self._cost_pim(ops, hw, cp, threads, ctx.engine, ctx.trace)
+        if ctx.engine == "sim":
+            raise NotSupportedError("engine", f"engine 'sim' is not available for the '{self.name}' mapper on "
+                                              f"{hw.family} hardware yet; use --engine analytic.")
         one = []
         for op in ops:
             if op.kind in LINEAR_KINDS:
@@ -82,7 +86,8 @@ class _LowBitMapper(Mapper):
         out.info = {"threads": threads}
         return out
 
-    def _cost_pim(self, ops: list[Op], hw: HardwareSpec, cp: CpuParams, threads: int) -> OpCosts:
+    def _cost_pim(self, ops: list[Op], hw: HardwareSpec, cp: CpuParams, threads: int, engine: str = "analytic",
+                  trace: object = None) -> OpCosts:
         pp = pim_params(hw)
         pim_t: dict[int, float] = {}
         pim_e: dict[int, float] = {}
@@ -96,6 +101,13 @@ class _LowBitMapper(Mapper):
         t_arrays = sum(pim_t[id(op)] * op.repeat for op in ops if id(op) in pim_t)
         # Arrays compute while the next weight tiles stream in: the slower of the two sets the pace.
         stretch = max(1.0, (w_bytes / pp.bw_dram) / t_arrays) if t_arrays else 1.0
+        if engine == "sim" and t_arrays:
+            from archsim.sim.pim import simulate_linears
+
+            linears = [op for op in ops if id(op) in pim_t]
+            simulated = simulate_linears(pp, [(op.n, op.k, op.repeat) for op in linears], linears[0].w_bits,
+                                         linears[0].m, trace=trace)
+            stretch = simulated.cycles / pp.f_pim / t_arrays
         core_ops = [op for op in ops if id(op) not in pim_t]
         one = {id(op): (_linear_one_core(cp, op, True)[0] if op.kind in LINEAR_KINDS else _core_time(cp, op))
                for op in core_ops}
@@ -122,6 +134,7 @@ class _LowBitMapper(Mapper):
 class LutGemvMapper(_LowBitMapper):
     name = "lut-gemv"
     lut = True
+    engines = ("analytic", "sim")  # the SimPy model covers the PIM arrays (pim family)
     description = "T-MAC table-lookup GEMV on CPU cores; SAIL batched lookups in SRAM-PIM arrays"
 
 
