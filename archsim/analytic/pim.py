@@ -70,9 +70,36 @@ class PimLinear:
         return self.cycles / pp.f_pim
 
 
-def pim_linear(pp: PimParams, m: int, k: int, bits: int, batch: int, kept: float = 1.0) -> PimLinear:
-    """Mapping B, bit-parallel table layout (spec 5.6); ``kept`` = u, the share of activation
-    patterns still looked up after dedupe (measured on traces, 1.0 = no dedupe)."""
+@dataclass(frozen=True, slots=True)
+class PimPhases:
+    """Cycles of each phase of one linear on the arrays (spec 5.6): per tile fill, build, lookups and
+    drain; per linear the partial-sum reduction, fp16 input/output conversion and command issue."""
+
+    r_out: int
+    k_tile: int
+    tiles: int
+    waves: int
+    fill: float
+    build: float
+    look: float
+    drain: float
+    red: float
+    conv_in: float
+    conv_out: float
+    cmd: float
+
+    @property
+    def tile(self) -> float:
+        return self.fill + self.build + self.look + self.drain
+
+    @property
+    def total(self) -> float:
+        return self.waves * self.tile + self.red + self.conv_in + self.conv_out + self.cmd
+
+
+def pim_phases(pp: PimParams, m: int, k: int, bits: int, batch: int, kept: float = 1.0) -> PimPhases:
+    """Mapping B, bit-parallel table layout, near-array accumulation (spec 5.6); ``kept`` = u, the
+    share of activation patterns still looked up after dedupe (measured on traces, 1.0 = none)."""
     if not 1 <= bits <= 4:
         raise InputError("w_bits", f"w_bits must be 1 to 4 for LUT-GEMV, got {bits}.")
     e = bits + log2_ceil(pp.g)  # signed entry width
@@ -81,18 +108,27 @@ def pim_linear(pp: PimParams, m: int, k: int, bits: int, batch: int, kept: float
     g_arr = pp.a // wl_grp
     k_tile = pp.g * g_arr
     tiles = ceil_div(m, r_out) * ceil_div(k, k_tile)
-    waves = ceil_div(tiles, pp.arrays)
-    c_fill = math.ceil(r_out * k_tile * bits / 8 / pp.bw_leaf)
-    c_build = pp.kappa_build * g_arr * wl_grp
-    c_look = batch * pp.act_bits * g_arr * kept
-    drain = math.ceil(r_out * ACC_BITS / 8 / pp.bw_leaf)
-    c_tile = c_fill + c_build + c_look + batch * drain
-    c_red = batch * log2_ceil(ceil_div(k, k_tile)) * drain
-    conv = CONV_BITS ** 2
-    c_conv = ceil_div(k * batch, pp.arrays * pp.b) * 2 * conv + ceil_div(m * batch, pp.arrays * pp.b) * 3 * conv
-    cycles = waves * c_tile + c_red + c_conv + pp.t_jit
-    return PimLinear(cycles, tiles, waves, c_tile, r_out, k_tile, weight_bytes(m, k, bits),
-                     tiles * batch * pp.act_bits * g_arr * kept)
+    row_drain = math.ceil(r_out * ACC_BITS / 8 / pp.bw_leaf)
+    conv = CONV_BITS ** 2  # an fp16 op forced bit-serial: n^2 cycles (spec 5.4)
+    return PimPhases(
+        r_out=r_out, k_tile=k_tile, tiles=tiles, waves=ceil_div(tiles, pp.arrays),
+        fill=math.ceil(r_out * k_tile * bits / 8 / pp.bw_leaf),
+        build=pp.kappa_build * g_arr * wl_grp,
+        look=batch * pp.act_bits * g_arr * kept,
+        drain=batch * row_drain,
+        red=batch * log2_ceil(ceil_div(k, k_tile)) * row_drain,
+        conv_in=ceil_div(k * batch, pp.arrays * pp.b) * 2 * conv,  # fmul + f2i per activation
+        conv_out=ceil_div(m * batch, pp.arrays * pp.b) * 3 * conv,  # i2f + 2 fmul per output
+        cmd=pp.t_jit,
+    )
+
+
+def pim_linear(pp: PimParams, m: int, k: int, bits: int, batch: int, kept: float = 1.0) -> PimLinear:
+    """Cycles of one linear layer on the arrays (see ``pim_phases``)."""
+    ph = pim_phases(pp, m, k, bits, batch, kept)
+    g_arr = pp.a // 2 ** pp.g
+    return PimLinear(ph.total, ph.tiles, ph.waves, ph.tile, ph.r_out, ph.k_tile, weight_bytes(m, k, bits),
+                     ph.tiles * batch * pp.act_bits * g_arr * kept)
 
 
 def pim_energy_j(pp: PimParams, lin: PimLinear) -> float:

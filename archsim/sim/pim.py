@@ -54,14 +54,13 @@ Relation to the closed form (``archsim.analytic.pim``)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import simpy
 
-from archsim.analytic.lut import ceil_div, log2_ceil, weight_bytes
-from archsim.analytic.pim import ACC_BITS, CONV_BITS, PimParams, pim_linear
+from archsim.analytic.lut import ceil_div, weight_bytes
+from archsim.analytic.pim import PimParams, pim_phases
 from archsim.errors import InputError
 from archsim.sim.core import SharedRate, Trace
 
@@ -104,26 +103,12 @@ def staging_bytes(pp: PimParams) -> float:
 
 
 def _linear(pp: PimParams, name: str, m: int, k: int, bits: int, batch: int, kept: float) -> _Linear:
-    """Phase cycles of one linear, spec 5.6 (bit-parallel layout, near-array accumulation).
-
-    ``archsim.analytic.pim.pim_linear`` gives only their totals; the phases are re-stated here and
-    checked against it so that the two cannot drift.
-    """
-    lin = pim_linear(pp, m, k, bits, batch, kept)
-    r_out, k_tile = lin.r_out, lin.k_tile
-    wl_grp = 2 ** pp.g
-    g_arr = pp.a // wl_grp
-    fill = math.ceil(r_out * k_tile * bits / 8 / pp.bw_leaf)
-    build = pp.kappa_build * g_arr * wl_grp
-    look = batch * pp.act_bits * g_arr * kept
-    row_drain = math.ceil(r_out * ACC_BITS / 8 / pp.bw_leaf)
-    drain = batch * row_drain
-    if not math.isclose(fill + build + look + drain, lin.tile_cycles, rel_tol=1e-12):
-        raise AssertionError(f"PIM tile phases {fill}+{build}+{look}+{drain} != analytic {lin.tile_cycles}")
-    red = batch * log2_ceil(ceil_div(k, k_tile)) * row_drain
-    conv = CONV_BITS ** 2  # fp16 op forced bit-serial: n^2 cycles (spec 5.4)
-    conv_in = ceil_div(k * batch, pp.arrays * pp.b) * 2 * conv  # fmul + f2i per activation
-    conv_out = ceil_div(m * batch, pp.arrays * pp.b) * 3 * conv  # i2f + 2 fmul per output
+    """Phase cycles of one linear from ``archsim.analytic.pim.pim_phases`` (spec 5.6) and its tile
+    groups for the simulation."""
+    ph = pim_phases(pp, m, k, bits, batch, kept)
+    r_out, k_tile = ph.r_out, ph.k_tile
+    fill, build, look, drain = ph.fill, ph.build, ph.look, ph.drain
+    red, conv_in, conv_out = ph.red, ph.conv_in, ph.conv_out
 
     # Tile classes (full, short last row block, short last K block, corner): same array cycles (the
     # closed form charges every tile in full), DRAM bytes of the weights actually in the tile.
@@ -135,9 +120,9 @@ def _linear(pp: PimParams, name: str, m: int, k: int, bits: int, batch: int, kep
         for c, nc in cols:
             count, per_tile = nr * nc, weight_bytes(r, c, bits)
             groups += [(min(chunk, count - i), per_tile) for i in range(0, count, chunk)]
-    if sum(n for n, _ in groups) != lin.tiles:
+    if sum(n for n, _ in groups) != ph.tiles:
         raise AssertionError("PIM tile classes do not cover the analytic tile count")
-    return _Linear(name, pp.t_jit, conv_in, fill, build, look, drain, red, conv_out, tuple(groups))
+    return _Linear(name, ph.cmd, conv_in, fill, build, look, drain, red, conv_out, tuple(groups))
 
 
 class _CountingEnv(simpy.Environment):
