@@ -41,9 +41,10 @@ def _core_time(cp: CpuParams, op: Op) -> float:
 def _linear_one_core(cp: CpuParams, op: Op, lut: bool) -> tuple[float, str, str]:
     """One-core time of a linear op, its bound and kernel label."""
     bits = op.w_bits
-    if op.kind == "lm_head" or bits > 4:  # the output layer stays fp16 (spec 4.3)
-        t, bound = dense_time(cp, op.n, op.k, 16, op.m)
-        return t, bound, "dense fp16"
+    if op.kind == "lm_head" or bits > 4:  # the output layer stays fp16 (spec 4.3); wider floats as they are
+        width = max(bits, 16)
+        t, bound = dense_time(cp, op.n, op.k, width, op.m)
+        return t, bound, f"dense fp{width}"
     if lut:
         t, bound = tmac_time(cp, op.n, op.k, bits, op.m)
         return t, bound, f"T-MAC LUT {bits}-bit"

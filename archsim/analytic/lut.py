@@ -78,7 +78,10 @@ def tmac_time(cp: CpuParams, m: int, k: int, bits: int, tokens: int = 1) -> tupl
 
 def dense_time(cp: CpuParams, m: int, k: int, bits: int, tokens: int = 1) -> tuple[float, str]:
     """One-core dequantize-then-FMA GEMV time (llama.cpp's k-quants): flat in the bit width."""
-    fmt = "fp16" if bits > 4 else DENSE_FORMATS[bits]
+    if bits > 4:  # float weights: a preset may list its own rate per width (the host preset has fp32)
+        fmt = f"fp{bits}" if f"fp{bits}" in dict(cp.r_dq) else "fp16"
+    else:
+        fmt = DENSE_FORMATS[bits]
     compute = tokens * m * k / (cp.dequant_rate(fmt) * cp.f)
     mem = (weight_bytes(m, k, bits) if bits <= 4 else m * k * bits / 8) / cp.bw_core
     return max(compute, mem), ("compute" if compute >= mem else "memory")

@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--debug", action="store_true")
 
+    p = sub.add_parser("calibrate", help="measure this machine and write a hardware preset")
+    p.add_argument("target", choices=("host",), help="host: this CPU (writes the `host` preset)")
+    p.add_argument("--out", type=Path, help="where to write the preset (default: ./host.yaml)")
+    p.add_argument("--quick", action="store_true", help="smaller arrays and fewer repeats (~10 s)")
+
     for name, what in (("sweep", "design-space sweeps"), ("rtl", "RTL verification and synthesis")):
         p = sub.add_parser(name, help=f"{what} (not available yet)")
         p.add_argument("rest", nargs="*")
@@ -221,6 +226,22 @@ def _cmd_models(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
+    from archsim.calibrate import HOST_ENV, calibrate_host, find_host_preset
+
+    try:
+        path = calibrate_host(args.out, quick=args.quick,
+                              progress=lambda line: console.print(line, markup=False, highlight=False))
+    except OSError as exc:
+        raise InputError("out", f"cannot write the host preset: {exc.strerror or exc}.") from None
+    found = find_host_preset()
+    if found is not None and found.resolve() == path.resolve():
+        console.print("use it with --hw host, e.g. `archsim kernel gemv --hw host --n 4096 --k 4096`")
+    else:
+        console.print(f"use it with --hw {path}, or set {HOST_ENV}={path} for --hw host")
+    return 0
+
+
 def _cmd_not_yet(args: argparse.Namespace, console: Console) -> int:
     from archsim.errors import NotSupportedError
 
@@ -229,7 +250,7 @@ def _cmd_not_yet(args: argparse.Namespace, console: Console) -> int:
 
 _COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "kernel": _cmd_kernel, "validate": _cmd_validate,
              "hw": _cmd_hw, "models": _cmd_models, "explore": _cmd_not_yet, "sweep": _cmd_not_yet,
-             "rtl": _cmd_not_yet}
+             "rtl": _cmd_not_yet, "calibrate": _cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

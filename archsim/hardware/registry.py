@@ -15,10 +15,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 # Device ids DESIGN.md plans for later issues, with their family: asking for one is "not yet
 # supported", not a typo. A preset file with the same id takes precedence once it exists.
-PLANNED_IDS: dict[str, str] = {
-"u280": "fpga", "vhk158": "fpga", "v80": "fpga",
-    "host": "cpu",
-}
+PLANNED_IDS: dict[str, str] = {"u280": "fpga", "vhk158": "fpga", "v80": "fpga"}
 
 
 def _describe(err: ValidationError) -> str:
@@ -84,6 +81,16 @@ def load_hardware(hw: str | Path | HardwareSpec) -> HardwareSpec:
     preset_id = _aliases().get(key.lower())
     if preset_id is not None:
         return _presets()[preset_id]
+    if key.lower() == "host":  # this machine: the preset `archsim calibrate host` wrote
+        from archsim.calibrate import HOST_ENV, find_host_preset
+
+        found = find_host_preset()
+        if found is None:
+            raise NotSupportedError(
+                "hw", f"hw 'host' has no preset yet; run `archsim calibrate host` first (it writes ./host.yaml), "
+                f"or set {HOST_ENV} to a host preset file."
+            )
+        return parse_hardware(found.read_text(), str(found))
     path = Path(key)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
