@@ -33,14 +33,13 @@ This package must not import ``archsim``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import wraps
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from kernels_ref._jit import fast_jit as _jit
 from kernels_ref.quant import WEIGHT_BITS, QuantizedWeights, bit_planes, check_group, check_int
 
 __all__ = [
@@ -61,31 +60,6 @@ G_TMAC = 4  # spec 2.3: elements per lookup index in the T-MAC kernel (16-entry 
 TABLE_G = range(1, 9)  # any g whose 2^g-entry tables and patterns stay small
 ACT_BITS = range(2, 9)  # spec 5.2: two's-complement activations, b_a <= 8
 
-# Compile time dominates at reference sizes; unoptimised XLA code generation compiles 2-3x faster.
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def _jit(fun: Callable, **jit_kwargs: object) -> Callable:
-    """``jax.jit`` with fast-compile options at top level, a plain ``jax.jit`` inside an outer trace.
-
-    JAX refuses ``compiler_options`` on a jit nested in an outer ``jit``/``vmap`` trace, and a mapper
-    may call these kernels from its own jitted ``emulate()``.
-    """
-    fast = jax.jit(fun, compiler_options=_FAST_COMPILE, **jit_kwargs)
-    nested = jax.jit(fun, **jit_kwargs)
-
-    @wraps(fun)
-    def call(*args: object, **kwargs: object) -> object:
-        if any(isinstance(x, jax.core.Tracer) for x in (*args, *kwargs.values())):
-            return nested(*args, **kwargs)
-        try:
-            return fast(*args, **kwargs)
-        except ValueError as err:  # concrete arguments, but an outer trace is staging
-            if "compiler_options" not in str(err):
-                raise
-        return nested(*args, **kwargs)
-
-    return call
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import cache, partial, wraps
+from functools import cache, partial
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
+
+from kernels_ref._jit import fast_jit as _jit
 
 __all__ = [
     "allgather_gemm",
@@ -71,33 +72,6 @@ __all__ = [
 ]
 
 
-# The kernels are compile-bound at test and emulation sizes: unoptimised LLVM code generation
-# cuts XLA's CPU compile time 2-3x (~60 ms instead of ~150 ms per kernel and shape) and costs at
-# most 1.5-3x run time on the gathers and adds (the tile GEMMs are library calls either way).
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def _jit(fun: Callable, **jit_kwargs: object) -> Callable:
-    """``jax.jit`` with fast-compile options at top level, a plain ``jax.jit`` inside another trace.
-
-    JAX refuses ``compiler_options`` on a jit nested in an outer ``jit``/``vmap`` trace, and a mapper
-    may well call these kernels from its own jitted ``emulate()``.
-    """
-    fast = jax.jit(fun, compiler_options=_FAST_COMPILE, **jit_kwargs)
-    nested = jax.jit(fun, **jit_kwargs)
-
-    @wraps(fun)
-    def call(*args: object, **kwargs: object) -> object:
-        if any(isinstance(x, jax.core.Tracer) for x in (*args, *kwargs.values())):
-            return nested(*args, **kwargs)
-        try:
-            return fast(*args, **kwargs)
-        except ValueError as err:  # concrete arguments, but called while an outer trace is staging
-            if "compiler_options" not in str(err):
-                raise
-        return nested(*args, **kwargs)
-
-    return call
 
 
 # --------------------------------------------------------------------------------------------
