@@ -61,13 +61,13 @@ def gemm_cycles(mp: MeshParams, algo: str, p: int, m: int, k: int, n: int, e: fl
 
 
 def gemv_cycles(mp: MeshParams, algo: str, p: int, k: int, n: int, e: float,
-                groups: int | None = None) -> KernelCycles:
-    """Cycles of one GEMV ``[1,k] x [k,n]`` on a P x P grid with ``algo``."""
+                groups: int | None = None, rows: int = 1) -> KernelCycles:
+    """Cycles of ``rows`` GEMVs ``[rows,k] x [k,n]`` sharing the weights on a P x P grid with ``algo``."""
     if algo == "meshgemv":
-        return plmr.meshgemv(mp, p, k, n, groups, e)
+        return plmr.meshgemv(mp, p, k, n, groups, e, rows)
     if algo == "pipeline-gemv":
-        return plmr.pipeline_gemv(mp, p, k, n, e)
-    return plmr.ring_gemv(mp, p, k, n, e)
+        return plmr.pipeline_gemv(mp, p, k, n, e, rows)
+    return plmr.ring_gemv(mp, p, k, n, e, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +97,11 @@ class MeshMapper(Mapper):
             return plmr.pipeline_allreduce(mp, w, p)
         return plmr.ring_allreduce(mp, w, p)
 
-    def plan_group(self, group: list[Op], mp: MeshParams, p: int) -> OpPlan:
-        """Plan one fused group of ops on a P x P grid (closed forms, spec 4-6)."""
+    def plan_group(self, group: list[Op], mp: MeshParams, p: int, decode: bool | None = None) -> OpPlan:
+        """Plan one fused group of ops on a P x P grid (closed forms, spec 4-6). ``decode``: the step
+        is a decode step (tokens replicated, one partial sum per token in reductions)."""
+        if decode is None:
+            decode = group[0].m == 1
         op = group[0]
         e = op.a_bits / 8
         cores = p * p
@@ -109,17 +112,23 @@ class MeshMapper(Mapper):
                 kc = gemv_cycles(mp, self.gemv_algo, p, op.k, n, we)
                 return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, f"{self.gemv_algo} P={p}", _bound(kc))
             kc = gemm_cycles(mp, self.gemm_algo, p, op.m, op.k, n, e)
+            # Decode with batch > 1 keeps the decode layout (tokens replicated, sec. 6.2): the tokens
+            # share each weight tile as batched GEMVs with one allreduce of all their outputs, unless
+            # MeshGEMM's P steps are cheaper. Prefill always partitions the tokens (sec. 6.1).
+            kv = gemv_cycles(mp, self.gemv_algo, p, op.k, n, we, rows=op.m) if decode else None
+            if kv is not None and kv.cycles < kc.cycles:
+                return OpPlan(kv.cycles, kv.bytes_per_core, kv.routes, f"{self.gemv_algo} x{op.m} P={p}", _bound(kv))
             return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, f"{self.gemm_algo} P={p}", _bound(kc))
         if op.kind == "attention":
             return self._attention(group, mp, p, e)
         if op.kind == "softmax":
             # max and sum reductions: over the sequence (decode) or per query row (prefill)
-            w = plmr.tile(op.n, p) if op.m == 1 else plmr.tile(op.m, p)
+            w = op.m * plmr.tile(op.n, p) if decode else plmr.tile(op.m, p)
             red = 2 * self._allreduce(mp, p, w)
             local = op.flops / cores * mp.elementwise_cpe
             return OpPlan(red + local, 0.0, 10, "2 x allreduce", "network")
         if op.kind == "norm":
-            w = 1 if op.m == 1 else plmr.tile(op.m, p)  # one partial sum per token row
+            w = op.m if decode else plmr.tile(op.m, p)  # one partial sum per token row
             red = self._allreduce(mp, p, w)
             local = op.flops / cores / mp.c_gemv
             return OpPlan(red + local, 0.0, 10, "allreduce", "network")
@@ -154,11 +163,13 @@ class MeshMapper(Mapper):
     def _groups(self, ops: list[Op]) -> list[list[Op]]:
         """Decode fuses Q/K/V and up/gate into one GEMV each (one allreduce, spec 6.2); prefill runs
         them as separate MeshGEMMs, as the released kernels do (spec 6.1)."""
-        return fuse_ops(ops, FUSED, eligible=lambda o: o.m == 1)
+        decode = any(o.kind == "attention" and o.m == 1 for o in ops)
+        return fuse_ops(ops, FUSED, eligible=lambda o: o.m == 1 or decode)
 
     def step_cycles(self, ops: list[Op], mp: MeshParams, p: int) -> tuple[list[tuple[list[Op], OpPlan]], float]:
         """Plans of every fused group and the cycles of one step (layer groups x repeat)."""
-        plans = [(g, self.plan_group(g, mp, p)) for g in self._groups(ops)]
+        decode = any(o.kind == "attention" and o.m == 1 for o in ops)
+        plans = [(g, self.plan_group(g, mp, p, decode or None)) for g in self._groups(ops)]
         return plans, sum(pl.cycles * g[0].repeat for g, pl in plans)
 
     def choose_grid(self, ops: list[Op], mp: MeshParams, requested: int | None) -> int:
@@ -331,8 +342,9 @@ def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, 
     trace = ctx.trace
     if op.kind in ("matmul", "lm_head"):
         n = sum(o.n for o in group)
-        if op.m == 1:
-            res = sim.simulate_gemv(mp, p, op.k, n, algorithm=mapper.gemv_algo, trace=trace, offset_cycles=offset)
+        if op.m == 1 or pl.kernel.startswith(mapper.gemv_algo):  # batched GEMVs: rows x n outputs reduced
+            res = sim.simulate_gemv(mp, p, op.k, n * op.m, algorithm=mapper.gemv_algo, trace=trace,
+                                    offset_cycles=offset)
         else:
             res = sim.simulate_gemm(mp, p, op.m, op.k, n, algorithm=mapper.gemm_algo, trace=trace,
                                     offset_cycles=offset)

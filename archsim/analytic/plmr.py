@@ -190,28 +190,30 @@ def gemm_t(mp: MeshParams, p: int, m: int, k: int, n: int, e: float = 2.0) -> Ke
                         e * (mt * kt + 2 * nt * kt + 2 * mt * nt))
 
 
-def meshgemv(mp: MeshParams, p: int, k: int, n: int, groups: int | None = None, e: float = 2.0) -> KernelCycles:
-    """MeshGEMV ``[1,K] x [K,N]``: local partial GEMV then the K-tree allreduce of the Nt outputs."""
+def meshgemv(mp: MeshParams, p: int, k: int, n: int, groups: int | None = None, e: float = 2.0,
+             rows: int = 1) -> KernelCycles:
+    """MeshGEMV ``[rows,K] x [K,N]``: local partial GEMVs then the K-tree allreduce of the outputs
+    (``rows`` decode tokens share each weight tile and one allreduce of ``rows x Nt`` partial sums)."""
     kt, nt = tile(k, p), tile(n, p)
     g = groups or default_groups(p)
-    local = kt * nt / mp.c_gemv
-    comm = ktree_allreduce(mp, nt, p, g)
+    local = rows * kt * nt / mp.c_gemv
+    comm = ktree_allreduce(mp, rows * nt, p, g)
     return KernelCycles(local + comm, local, comm, 1, 11, e * (kt * nt + kt + 2 * nt))
 
 
-def pipeline_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0) -> KernelCycles:
+def pipeline_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0, rows: int = 1) -> KernelCycles:
     """Baseline GEMV with a pipeline (chain) allreduce."""
     kt, nt = tile(k, p), tile(n, p)
-    local = kt * nt / mp.c_gemv
-    comm = pipeline_allreduce(mp, nt, p)
+    local = rows * kt * nt / mp.c_gemv
+    comm = pipeline_allreduce(mp, rows * nt, p)
     return KernelCycles(local + comm, local, comm, 1, 4, e * (kt * nt + kt + 2 * nt))
 
 
-def ring_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0) -> KernelCycles:
+def ring_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0, rows: int = 1) -> KernelCycles:
     """Baseline GEMV with a ring allreduce."""
     kt, nt = tile(k, p), tile(n, p)
-    local = kt * nt / mp.c_gemv
-    comm = ring_allreduce(mp, nt, p)
+    local = rows * kt * nt / mp.c_gemv
+    comm = ring_allreduce(mp, rows * nt, p)
     return KernelCycles(local + comm, local, comm, 1, 4, e * (kt * nt + kt + 2 * nt))
 
 

@@ -174,3 +174,15 @@ def test_simulator_ring_matches_the_reference_ring() -> None:
 
     for p in range(3, 65):
         assert interleave_next(p) == ring_send_to(p)
+
+
+def test_batched_decode_shares_weight_tiles() -> None:
+    # batch 8 decode keeps the decode layout: 8 tokens per weight tile, one allreduce of 8 x Nt
+    one = evaluate("llama2-7b", "wse2", "decode", 1, 1024, grid="420x420")
+    eight = evaluate("llama2-7b", "wse2", "decode", 8, 1024, grid="420x420")
+    q = next(c for c in eight.ops if c.op.name == "q_proj")
+    assert q.kernel.startswith("meshgemv x8")
+    assert eight.tokens_per_s > 4 * one.tokens_per_s  # far from 8 x the cost of one token
+    kc1, kc8 = plmr.meshgemv(MP, 420, 4096, 4096), plmr.meshgemv(MP, 420, 4096, 4096, rows=8)
+    assert kc8.compute == 8 * kc1.compute
+    assert kc8.comm - kc1.comm == pytest.approx(2 * 7 * plmr.tile(4096, 420))  # 2w/lambda with w = 8 Nt
