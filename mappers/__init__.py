@@ -69,6 +69,14 @@ def get_mapper(name: str | None, family: str) -> Mapper:
     from archsim.errors import InputError, NotSupportedError
 
     _load()
+    options: dict[str, str] = {}
+    if name is not None and ":" in name:  # "meshgemv:k=3,groups=20" -> name and mapper options
+        name, _, spec = name.partition(":")
+        for item in filter(None, spec.split(",")):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip():
+                raise InputError("mapper", f"mapper options must look like name:key=value,key=value, got '{item}'.")
+            options[key.strip()] = value.strip()
     if name is None:
         if family not in _DEFAULTS:
             raise NotSupportedError("mapper", f"no mapper supports the '{family}' hardware family yet.")
@@ -82,7 +90,7 @@ def get_mapper(name: str | None, family: str) -> Mapper:
         raise InputError(
             "mapper", f"mapper '{name}' maps onto {', '.join(mapper.families)} hardware, not '{family}'."
         )
-    return mapper
+    return mapper.configure(**options) if options else mapper
 
 
 __all__ = ["Check", "MapContext", "Mapper", "Plan", "get_mapper", "mapper_names", "register"]

@@ -83,6 +83,13 @@ class Mapper(ABC):
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
         """Choose how ``op`` runs on ``hw``; raise ``archsim.errors.InputError`` if it cannot."""
 
+    def configure(self, **options: str) -> Mapper:
+        """A copy of this mapper with ``options`` (from ``--mapper name:key=value``); mappers without
+        options reject any."""
+        from archsim.errors import InputError
+
+        raise InputError("mapper", f"mapper '{self.name}' takes no options, got {', '.join(sorted(options))}.")
+
     def emulate(self, m: int, k: int, n: int, grid: int, seed: int = 0) -> tuple[Any, Any]:
         """Run this mapping numerically on a small ``[m,k] x [k,n]`` instance with the ``kernels_ref``
         JAX kernels; returns ``(mapped result, jnp.dot reference)``. Mappers without a data

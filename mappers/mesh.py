@@ -61,10 +61,10 @@ def gemm_cycles(mp: MeshParams, algo: str, p: int, m: int, k: int, n: int, e: fl
 
 
 def gemv_cycles(mp: MeshParams, algo: str, p: int, k: int, n: int, e: float,
-                groups: int | None = None, rows: int = 1) -> KernelCycles:
+                groups: int | None = None, rows: int = 1, phases: int = 2) -> KernelCycles:
     """Cycles of ``rows`` GEMVs ``[rows,k] x [k,n]`` sharing the weights on a P x P grid with ``algo``."""
     if algo == "meshgemv":
-        return plmr.meshgemv(mp, p, k, n, groups, e, rows)
+        return plmr.meshgemv(mp, p, k, n, groups, e, rows, phases)
     if algo == "pipeline-gemv":
         return plmr.pipeline_gemv(mp, p, k, n, e, rows)
     return plmr.ring_gemv(mp, p, k, n, e, rows)
@@ -88,11 +88,37 @@ class MeshMapper(Mapper):
     engines = ("analytic", "sim")
     gemm_algo = "meshgemm"
     gemv_algo = "meshgemv"
+    ktree_phases = 2  # K of the K-tree allreduce (``--mapper meshgemv:k=3``)
+    ktree_groups: int | None = None  # group count G (``--mapper meshgemv:groups=20``); None = near sqrt(P)
+
+    def configure(self, **options: str) -> MeshMapper:
+        """A copy with the K-tree's ``k`` (phases) and/or ``groups`` set."""
+        import copy
+
+        unknown = sorted(set(options) - {"k", "groups"})
+        if unknown:
+            raise InputError("mapper", f"mapper '{self.name}' takes options k and groups, got '{unknown[0]}'.")
+        out = copy.copy(self)
+        for key, attr in (("k", "ktree_phases"), ("groups", "ktree_groups")):
+            if key in options:
+                value = options[key]
+                if not value.isdigit() or int(value) < 1:
+                    raise InputError("mapper", f"mapper option {key} must be a positive integer, got '{value}'.")
+                setattr(out, attr, int(value))
+        return out
+
+    def _groups_for(self, mp: MeshParams, p: int) -> int:
+        g = self.ktree_groups or plmr.default_groups(p)
+        if p % g:
+            raise InputError("mapper", f"K-tree groups={g} must divide the grid side P={p}.")
+        return g
 
     # ---------------------------------------------------------------- per-op plans
     def _allreduce(self, mp: MeshParams, p: int, w: float) -> float:
         if self.gemv_algo == "meshgemv":
-            return plmr.ktree_allreduce(mp, w, p, plmr.default_groups(p))
+            if self.ktree_phases != 2:
+                return plmr.ktree_general(mp, w, p, self.ktree_phases)
+            return plmr.ktree_allreduce(mp, w, p, self._groups_for(mp, p))
         if self.gemv_algo == "pipeline-gemv":
             return plmr.pipeline_allreduce(mp, w, p)
         return plmr.ring_allreduce(mp, w, p)
@@ -109,13 +135,14 @@ class MeshMapper(Mapper):
             n = sum(o.n for o in group)
             we = op.w_bits / 8
             if op.m == 1:  # decode: token replicated, one allreduce for the fused outputs
-                kc = gemv_cycles(mp, self.gemv_algo, p, op.k, n, we)
+                kc = gemv_cycles(mp, self.gemv_algo, p, op.k, n, we, self._groups_for(mp, p), 1, self.ktree_phases)
                 return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, f"{self.gemv_algo} P={p}", _bound(kc))
             kc = gemm_cycles(mp, self.gemm_algo, p, op.m, op.k, n, e)
             # Decode with batch > 1 keeps the decode layout (tokens replicated, sec. 6.2): the tokens
             # share each weight tile as batched GEMVs with one allreduce of all their outputs, unless
             # MeshGEMM's P steps are cheaper. Prefill always partitions the tokens (sec. 6.1).
-            kv = gemv_cycles(mp, self.gemv_algo, p, op.k, n, we, rows=op.m) if decode else None
+            kv = (gemv_cycles(mp, self.gemv_algo, p, op.k, n, we, self._groups_for(mp, p), op.m, self.ktree_phases)
+                  if decode else None)
             if kv is not None and kv.cycles < kc.cycles:
                 return OpPlan(kv.cycles, kv.bytes_per_core, kv.routes, f"{self.gemv_algo} x{op.m} P={p}", _bound(kv))
             return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, f"{self.gemm_algo} P={p}", _bound(kc))
@@ -343,8 +370,10 @@ def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, 
     if op.kind in ("matmul", "lm_head"):
         n = sum(o.n for o in group)
         if op.m == 1 or pl.kernel.startswith(mapper.gemv_algo):  # batched GEMVs: rows x n outputs reduced
+            if mapper.ktree_phases != 2:  # the simulator implements WaferLLM's K = 2 tree only
+                return pl, None
             res = sim.simulate_gemv(mp, p, op.k, n * op.m, algorithm=mapper.gemv_algo, trace=trace,
-                                    offset_cycles=offset)
+                                    groups=mapper.ktree_groups, offset_cycles=offset)
         else:
             res = sim.simulate_gemm(mp, p, op.m, op.k, n, algorithm=mapper.gemm_algo, trace=trace,
                                     offset_cycles=offset)

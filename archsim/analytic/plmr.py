@@ -191,14 +191,17 @@ def gemm_t(mp: MeshParams, p: int, m: int, k: int, n: int, e: float = 2.0) -> Ke
 
 
 def meshgemv(mp: MeshParams, p: int, k: int, n: int, groups: int | None = None, e: float = 2.0,
-             rows: int = 1) -> KernelCycles:
+             rows: int = 1, phases: int = 2) -> KernelCycles:
     """MeshGEMV ``[rows,K] x [K,N]``: local partial GEMVs then the K-tree allreduce of the outputs
-    (``rows`` decode tokens share each weight tile and one allreduce of ``rows x Nt`` partial sums)."""
+    (``rows`` decode tokens share each weight tile and one allreduce of ``rows x Nt`` partial sums).
+    ``phases`` = K of the K-tree (WaferLLM uses 2); routes per core grow as 4K + 3 (K = 2: 11)."""
     kt, nt = tile(k, p), tile(n, p)
-    g = groups or default_groups(p)
     local = rows * kt * nt / mp.c_gemv
-    comm = ktree_allreduce(mp, rows * nt, p, g)
-    return KernelCycles(local + comm, local, comm, 1, 11, e * (kt * nt + kt + 2 * nt))
+    if phases == 2:
+        comm = ktree_allreduce(mp, rows * nt, p, groups or default_groups(p))
+    else:
+        comm = ktree_general(mp, rows * nt, p, phases)
+    return KernelCycles(local + comm, local, comm, 1, 4 * phases + 3, e * (kt * nt + kt + 2 * nt))
 
 
 def pipeline_gemv(mp: MeshParams, p: int, k: int, n: int, e: float = 2.0, rows: int = 1) -> KernelCycles:

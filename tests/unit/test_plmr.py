@@ -186,3 +186,22 @@ def test_batched_decode_shares_weight_tiles() -> None:
     kc1, kc8 = plmr.meshgemv(MP, 420, 4096, 4096), plmr.meshgemv(MP, 420, 4096, 4096, rows=8)
     assert kc8.compute == 8 * kc1.compute
     assert kc8.comm - kc1.comm == pytest.approx(2 * 7 * plmr.tile(4096, 420))  # 2w/lambda with w = 8 Nt
+
+
+def test_ktree_options_on_the_mapper(capsys: pytest.CaptureFixture[str]) -> None:
+    base = evaluate_kernel("gemv", "wse2", 1, 16384, 16384, mapper="meshgemv", grid="456x456")
+    g24 = evaluate_kernel("gemv", "wse2", 1, 16384, 16384, mapper="meshgemv:groups=24", grid="456x456")
+    k3 = evaluate_kernel("gemv", "wse2", 1, 16384, 16384, mapper="meshgemv:k=3", grid="456x456")
+    # groups=24 (g = 19) vs the default 19 (g = 24): beta*(g+G)/2 is equal, alpha*g/2 differs by 2.5 cycles
+    assert g24["latency_s"] - base["latency_s"] == pytest.approx((19 / 2 - 24 / 2) / 1.1e9)
+    assert k3["routes_per_core"] == 15 and base["routes_per_core"] == 11
+    assert k3["latency_s"] * 1.1e9 == pytest.approx(36 * 36 / 4 + plmr.ktree_general(MP, 36, 456, 3))
+    for bad, message in (("meshgemv:k=6", "needs 27 routes per core, wse2 has a budget of 24."),
+                         ("meshgemv:groups=7", "K-tree groups=7 must divide the grid side P=456."),
+                         ("meshgemv:depth=2", "takes options k and groups, got 'depth'."),
+                         ("meshgemv:k", "must look like name:key=value")):
+        assert main(["kernel", "gemv", "--hw", "wse2", "--k", "16384", "--n", "16384", "--mapper", bad,
+                     "--grid", "456x456"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["kernel", "gemv", "--hw", "a100-80g", "--k", "64", "--n", "64", "--mapper", "gemm:x=1"]) == 2
+    assert "takes no options" in capsys.readouterr().err
