@@ -156,12 +156,13 @@ def _decode_step_sums(first: Workload, ops0: list[Op], ops1: list[Op], base_cost
     the step index. Kernel-level mappers: each step is costed (repeated shapes hit their caches).
     """
     if m.name != "roofline":
-        t_sums = [0.0] * len(ops0)
-        e_sums = [0.0] * len(ops0)
+        # Rows beyond the ops are the mapper's own (e.g. pipeline hand-offs); they are summed too.
+        t_sums = [0.0] * len(base_costs)
+        e_sums = [0.0] * len(base_costs)
         quiet = MapContext(ctx.options, ctx.engine, None, ctx.grid, ctx.threads)  # timeline: first step only
         for i in range(gen):
             costs = base_costs if i == 0 else m.cost(replace(first, seq=first.seq + i).ops(), hw, quiet)
-            for j, c in enumerate(costs):
+            for j, c in enumerate(costs[:len(base_costs)]):
                 t_sums[j] += c.time_s
                 e_sums[j] += c.energy_j
         return t_sums, e_sums
@@ -201,7 +202,8 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
     d_costs: list[OpCost] = []
     d_t = d_e = d_f = d_b = 0.0
     tri = gen * (gen - 1) / 2  # sum of step indices 0..gen-1
-    for c0, o1, t_sum, e_sum in zip(base_costs, ops1, t_sums, e_sums, strict=True):
+    extra_rows = list(zip(base_costs[len(ops0):], t_sums[len(ops0):], e_sums[len(ops0):], strict=True))
+    for c0, o1, t_sum, e_sum in zip(base_costs[:len(ops0)], ops1, t_sums, e_sums, strict=False):
         o0 = c0.op
         # Exact sums of affine counts: sum_i (x0 + (x1 - x0) * i) = gen * x0 + (x1 - x0) * tri.
         sums = {name: getattr(o0, name) * gen + (getattr(o1, name) - getattr(o0, name)) * tri
@@ -213,14 +215,25 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
         d_e += e_sum * n
         d_f += agg.flops * n
         d_b += agg.bytes * n
+    for c0, t_sum, e_sum in extra_rows:  # mapper rows (hand-offs): counts unchanged, times summed
+        d_costs.append(OpCost(replace(c0.op, name=f"decode/{c0.op.name}"), t_sum, e_sum, c0.bound, c0.peak_dtype,
+                              c0.peak_ops, c0.kernel))
+        d_t += t_sum * c0.op.repeat
+        d_e += e_sum * c0.op.repeat
     for c in p_costs:
         c.op = replace(c.op, name=f"prefill/{c.op.name}")
     # Footprint at the end of generation (largest KV cache); live activations peak in prefill.
     memory = replace(first, seq=first.seq + gen - 1).memory()
     memory.activation_bytes = max(memory.activation_bytes, prefill.memory(p_ops).activation_bytes)
-    total_t = p_t + d_t
-    extra = {"ttft_s": p_t, "decode_s": d_t, "tpot_s": d_t / gen, "decode_tokens_per_s": prefill.batch * gen / d_t}
-    return _result(prefill, hw, m, engine, mode, p_costs + d_costs, total_t, p_e + d_e, p_f + d_f, p_b + d_b,
+    # Some devices re-lay data out between the phases (a wafer moves weights and KV to the decode grid).
+    transition = m.transition(p_ops, ops0, hw, ctx)
+    rows = p_costs + ([transition] if transition is not None else []) + d_costs
+    t_x = transition.time_s if transition is not None else 0.0
+    e_x = transition.energy_j if transition is not None else 0.0
+    total_t = p_t + t_x + d_t
+    extra = {"ttft_s": p_t + t_x, "decode_s": d_t, "tpot_s": d_t / gen,
+             "decode_tokens_per_s": prefill.batch * gen / d_t}
+    return _result(prefill, hw, m, engine, mode, rows, total_t, p_e + e_x + d_e, p_f + d_f, p_b + d_b,
                    prefill.batch * gen, memory, phase="generate", gen=gen, extra=extra)
 
 

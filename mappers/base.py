@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from archsim.hardware.schema import HardwareSpec
-    from archsim.result import OpCosts
+    from archsim.result import OpCost, OpCosts
     from models.workload import Op
 
 
@@ -82,6 +82,12 @@ class Mapper(ABC):
     @abstractmethod
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
         """Choose how ``op`` runs on ``hw``; raise ``archsim.errors.InputError`` if it cannot."""
+
+    def transition(self, prefill_ops: list[Op], decode_ops: list[Op], hw: HardwareSpec,
+                   ctx: MapContext) -> OpCost | None:
+        """The cost of going from the prefill to the decode mapping (``--gen``), as one extra row, or
+        None when the two phases share one layout (the default)."""
+        return None
 
     def configure(self, **options: str) -> Mapper:
         """A copy of this mapper with ``options`` (from ``--mapper name:key=value``); mappers without

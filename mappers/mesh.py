@@ -225,6 +225,18 @@ class MeshMapper(Mapper):
                "allgather-gemm": ref.allgather_gemm}
         return fn2[self.gemm_algo](a, b, grid), jnp.dot(a, b)
 
+    def transition(self, prefill_ops: list[Op], decode_ops: list[Op], hw: HardwareSpec,
+                   ctx: MapContext) -> OpCost | None:
+        """Prefill-to-decode re-layout (sec. 6.3): weights and the prompt's KV cache move over the
+        NoC from the prefill grid's 2-D partition to the decode grid's placement; no off-chip traffic."""
+        mp = plmr.mesh_params(hw)
+        p = self.choose_grid(decode_ops, mp, parse_grid(ctx.grid))
+        moved = sum((o.load_weight + o.store_kv) * o.repeat for o in prefill_ops if o.kind == "matmul")
+        t = plmr.relayout_cycles(mp, moved, p) / mp.f
+        op = Op("prefill_to_decode_relayout", "network", 1, 0, 0, 1, 1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                prefill_ops[0].precision)
+        return OpCost(op, t, energy_j(0.0, 0.0, t, hw), "network", "fp16", 0.0, f"NoC re-layout P={p}")
+
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
         mp = plmr.mesh_params(hw)
         p = self.choose_grid([op], mp, parse_grid(getattr(ctx, "grid", None)))

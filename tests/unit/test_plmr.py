@@ -205,3 +205,12 @@ def test_ktree_options_on_the_mapper(capsys: pytest.CaptureFixture[str]) -> None
         assert message in capsys.readouterr().err
     assert main(["kernel", "gemv", "--hw", "a100-80g", "--k", "64", "--n", "64", "--mapper", "gemm:x=1"]) == 2
     assert "takes no options" in capsys.readouterr().err
+
+
+def test_generation_on_the_wafer_adds_the_relayout_once() -> None:
+    r = evaluate("llama3-8b", "wse2", "prefill", 1, 4096, gen=8)
+    names = [c.op.name for c in r.ops]
+    assert names.count("prefill_to_decode_relayout") == 1
+    relayout = next(c for c in r.ops if c.op.name == "prefill_to_decode_relayout")
+    assert relayout.time_s > 0 and r.latency_s == pytest.approx(r.extra["ttft_s"] + r.extra["decode_s"])
+    assert sum(c.total_time_s for c in r.ops) == pytest.approx(r.latency_s, rel=1e-9)
