@@ -56,6 +56,9 @@ explore: setup
 
 bench: setup
 	$(PY) bench/bench_evaluate.py
+	$(PY) bench/bench_mesh.py
+	$(PY) bench/bench_patterns.py
+	@echo "host predicted vs measured: $(ARCHSIM) calibrate host && $(PY) bench/bench_host.py"
 
 lint: setup
 	$(VENV)/bin/ruff check .
