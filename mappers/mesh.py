@@ -179,12 +179,14 @@ class MeshMapper(Mapper):
             shift = plmr.neighbour_shift(mp, plmr.tile(d * max(op.kv_heads, 1), p)) if op.name == "qk_matmul" else 0.0
             return OpPlan(local + red + shift, e * 2 * plmr.tile(dim, p) * plmr.tile(length, p), 11,
                           f"{self.gemv_algo} P={p}", "network")
-        if op.name == "sv_matmul":
-            kc = gemm_cycles(mp, self.gemm_algo if self.gemm_algo != "gemm-t" else "meshgemm", p, t, length, dim, e)
-        else:
-            kc = plmr.gemm_t(mp, p, t, dim, length, e)
-        return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, ("gemm-t" if op.name != "sv_matmul" else
-                                                                self.gemm_algo) + f" P={p}", _bound(kc))
+        algo = self.sv_algo if op.name == "sv_matmul" else "gemm-t"
+        kc = gemm_cycles(mp, algo, p, t, length, dim, e) if algo != "gemm-t" else plmr.gemm_t(mp, p, t, dim, length, e)
+        return OpPlan(kc.cycles, kc.bytes_per_core, kc.routes, f"{algo} P={p}", _bound(kc))
+
+    @property
+    def sv_algo(self) -> str:
+        """``scores x V`` in prefill: the mapper's GEMM algorithm (GEMM-T is for Q x K^T only)."""
+        return self.gemm_algo if self.gemm_algo != "gemm-t" else "meshgemm"
 
     # ---------------------------------------------------------------- whole workloads
     def _groups(self, ops: list[Op]) -> list[list[Op]]:
@@ -393,7 +395,8 @@ def _simulated(mapper: MeshMapper, group: list[Op], pl: OpPlan, mp: MeshParams, 
     if op.kind == "attention" and op.m > 1:
         dim = op.k * op.heads if op.name != "sv_matmul" else op.n * op.heads
         if op.name == "sv_matmul":
-            res = sim.simulate_gemm(mp, p, op.m, op.k, dim, algorithm="meshgemm", trace=trace, offset_cycles=offset)
+            res = sim.simulate_gemm(mp, p, op.m, op.k, dim, algorithm=mapper.sv_algo, trace=trace,
+                                    offset_cycles=offset)
         else:
             res = sim.simulate_gemm(mp, p, op.m, dim, op.n, algorithm="gemm-t", trace=trace, offset_cycles=offset)
         return OpPlan(res.cycles, pl.bytes_per_core, pl.routes, pl.kernel, pl.bound), res.busy

@@ -8,7 +8,7 @@ derated and with a launch cost): the upper bound LLM-Viewer computes, and the ma
 from __future__ import annotations
 
 from archsim.analytic.energy import energy_j
-from archsim.analytic.roofline import RooflineOptions, select_peak
+from archsim.analytic.roofline import RooflineOptions, bound_of, select_peak
 from archsim.hardware.schema import HardwareSpec
 from archsim.result import OpCost, OpCosts
 from mappers import register
@@ -25,10 +25,10 @@ class RooflineMapper(Mapper):
     def __init__(self) -> None:
         # Peak choices depend only on (device, rule, op kind, widths, sparsity): memoize them per
         # device object, keeping a reference so an id is never reused for another device.
-        # Values: (dtype, derated peak, ridge intensity).
-        self._peaks: dict[tuple[int, RooflineOptions], tuple[HardwareSpec, dict[tuple, tuple[str, float, float]]]] = {}
+        # Values: (dtype, derated peak).
+        self._peaks: dict[tuple[int, RooflineOptions], tuple[HardwareSpec, dict[tuple, tuple[str, float]]]] = {}
 
-    def _peak_table(self, hw: HardwareSpec, opts: RooflineOptions) -> dict[tuple, tuple[str, float, float]]:
+    def _peak_table(self, hw: HardwareSpec, opts: RooflineOptions) -> dict[tuple, tuple[str, float]]:
         entry = self._peaks.get((id(hw), opts))
         if entry is None or entry[0] is not hw:
             if len(self._peaks) > 256:
@@ -55,16 +55,14 @@ class RooflineMapper(Mapper):
             choice = peaks.get(key)
             if choice is None:
                 dtype, peak = select_peak(op, hw, rule)
-                choice = peaks[key] = (dtype, peak * eta_c, peak * eta_c / bw)
-            dtype, peak, ridge = choice
+                choice = peaks[key] = (dtype, peak * eta_c)
+            dtype, peak = choice
             flops = op.flops
             nbytes = op.load_weight + op.load_act + op.store_act + op.load_kv + op.store_kv
             tc, tm = flops / peak, nbytes / bw
             t = (tc if tc > tm else tm) + launch
             e = tdp * t if tdp is not None else energy_j(flops, nbytes, t, hw)
-            # Bound as LLM-Viewer classifies it: intensity below the ridge is memory-bound.
-            bound = "memory" if nbytes and flops / nbytes < ridge else "compute"
-            append(OpCost(op, t, e, bound, dtype, peak))
+            append(OpCost(op, t, e, bound_of(flops, nbytes, peak, bw), dtype, peak))
             n = op.repeat
             total_t += t * n
             total_e += e * n

@@ -7,11 +7,8 @@ Pure functions on floats (or numpy arrays for the vectorized generation sum); no
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
 
 from archsim.errors import InputError
 from archsim.hardware.schema import HardwareSpec
@@ -85,26 +82,9 @@ def _integer_peak(hw: HardwareSpec, bits: int, fp16: float) -> tuple[str, float]
     return "fp16", fp16
 
 
-def roofline_time(flops: float, nbytes: float, peak: float, bandwidth: float) -> float:
-    """``max(flops / peak, bytes / bandwidth)`` in seconds (scalars)."""
-    tc = flops / peak
-    tm = nbytes / bandwidth
-    return tc if tc > tm else tm
-
-
-def roofline_time_array(flops: np.ndarray, nbytes: np.ndarray, peak: float, bandwidth: float) -> np.ndarray:
-    """Vectorized ``roofline_time`` over numpy arrays."""
-    return np.maximum(flops / peak, nbytes / bandwidth)
-
-
 def bound_of(flops: float, nbytes: float, peak: float, bandwidth: float) -> str:
     """``"memory"`` if the intensity is below the ridge ``peak / bandwidth``, else ``"compute"``
     (an intensity exactly at the ridge counts as compute, as in LLM-Viewer)."""
     if nbytes == 0:
         return "compute"
     return "memory" if flops / nbytes < peak / bandwidth else "compute"
-
-
-def intensity(flops: float, nbytes: float) -> float:
-    """OPs per byte; infinite when nothing moves."""
-    return flops / nbytes if nbytes else math.inf
