@@ -19,7 +19,7 @@ from archsim.analytic.energy import tokens_per_usd
 from archsim.analytic.roofline import RooflineOptions
 from archsim.errors import InputError, NotSupportedError
 from archsim.hardware import HardwareSpec, load_hardware
-from archsim.result import OpCost, Result
+from archsim.result import OpCost, OpCosts, Result
 from archsim.sim.core import Trace
 from mappers import MapContext, Mapper, get_mapper, mapper_names
 from models.accounting import Accounting
@@ -115,15 +115,20 @@ def _evaluate_step(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str,
     costs = m.cost(ops, hw, ctx)
     res = _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
                   workload.batch * workload.tokens, workload.memory(ops))
-    if costs.info:
-        info = dict(costs.info)
-        res.warnings.extend(info.pop("warnings", []))
-        res.extra.update(info)
+    _merge_info(res, costs)
     roof = _roofline_beside(m, hw)
     if roof is not None:
         # Show the ideal bound beside every kernel-level prediction, so users see both.
         res.extra["roofline_latency_s"] = roof.cost(ops, hw, MapContext(mode.roofline)).time_s
     return res
+
+
+def _merge_info(res: Result, costs: OpCosts, prefix: str = "") -> None:
+    """Copy a mapper's facts (grid, stages ...) into ``res.extra`` and its warnings into ``res.warnings``."""
+    if costs.info:
+        info = dict(costs.info)
+        res.warnings.extend(w for w in info.pop("warnings", []) if w not in res.warnings)
+        res.extra.update({f"{prefix}{k}": v for k, v in info.items()})
 
 
 def _result(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str, mode: Mode, costs: list[OpCost],
@@ -233,8 +238,11 @@ def _evaluate_generation(prefill: Workload, hw: HardwareSpec, m: Mapper, engine:
     total_t = p_t + t_x + d_t
     extra = {"ttft_s": p_t + t_x, "decode_s": d_t, "tpot_s": d_t / gen,
              "decode_tokens_per_s": prefill.batch * gen / d_t}
-    return _result(prefill, hw, m, engine, mode, rows, total_t, p_e + e_x + d_e, p_f + d_f, p_b + d_b,
-                   prefill.batch * gen, memory, phase="generate", gen=gen, extra=extra)
+    res = _result(prefill, hw, m, engine, mode, rows, total_t, p_e + e_x + d_e, p_f + d_f, p_b + d_b,
+                  prefill.batch * gen, memory, phase="generate", gen=gen, extra=extra)
+    _merge_info(res, p_costs, "prefill_")
+    _merge_info(res, base_costs, "decode_")
+    return res
 
 
 def _resolve(model: str | Path | dict[str, Any] | ModelConfig, hw: str | Path | HardwareSpec,

@@ -214,3 +214,9 @@ def test_generation_on_the_wafer_adds_the_relayout_once() -> None:
     relayout = next(c for c in r.ops if c.op.name == "prefill_to_decode_relayout")
     assert relayout.time_s > 0 and r.latency_s == pytest.approx(r.extra["ttft_s"] + r.extra["decode_s"])
     assert sum(c.total_time_s for c in r.ops) == pytest.approx(r.latency_s, rel=1e-9)
+
+
+def test_generation_reports_both_phases_grids_and_warnings() -> None:
+    r = evaluate("llama3-8b", "wse2", "prefill", 1, 4096, gen=4, grid="420x420")
+    assert r.extra["prefill_grid"] == r.extra["decode_grid"] == "420x420"
+    assert any("pipeline stages" in w for w in r.warnings)
