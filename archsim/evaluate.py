@@ -24,7 +24,7 @@ from archsim.sim.core import Trace
 from mappers import MapContext, Mapper, get_mapper, mapper_names
 from models.accounting import Accounting
 from models.config import ModelConfig, load_model
-from models.workload import Op, Precision, Workload
+from models.workload import Op, Precision, Workload, parse_sparsity, stored_weight_bytes
 
 COMPAT_MODES = ("corrected", "llm-viewer")
 _COUNT_FIELDS = ("flops", "load_weight", "load_act", "store_act", "load_kv", "store_kv")
@@ -302,9 +302,9 @@ def evaluate_point(model: str | Path | dict[str, Any] | ModelConfig, hw: str | P
 
 
 def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: int, *, w_bits: int = 16,
-                    a_bits: int = 16, mapper: str | None = None, engine: str = "analytic",
-                    compat: str | None = None, grid: str | None = None, threads: int | None = None,
-                    trace: Trace | None = None) -> dict[str, Any]:
+                    a_bits: int = 16, sparsity: str | tuple[int, int] | None = None, mapper: str | None = None,
+                    engine: str = "analytic", compat: str | None = None, grid: str | None = None,
+                    threads: int | None = None, trace: Trace | None = None) -> dict[str, Any]:
     """One matrix kernel ``(m x k) @ (k x n)`` (``gemv`` with m = 1 or ``gemm``) on ``hw``.
 
     Returns the ``archsim kernel --format json`` object: ``latency_s``, ``flops``, ``bytes_moved``,
@@ -323,19 +323,23 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
     spec = load_hardware(hw)
     mode = resolve_mode(compat)
     mp, ctx = _mapper_context(mapper, spec, engine, mode, trace, grid, threads)
-    w, a = w_bits / 8, a_bits / 8
+    sp = parse_sparsity(sparsity)
+    w, a = stored_weight_bytes(w_bits, sp), a_bits / 8
     matmul = Op(op, "matmul", m, n, k, 1, 1, 2.0 * m * n * k, k * n * w, m * k * a, m * n * a, 0.0, 0.0,
-                Precision(w_bits, a_bits, a_bits))
-    (cost,) = mp.cost([matmul], spec, ctx)
+                Precision(w_bits, a_bits, a_bits, sp))
+    costs = mp.cost([matmul], spec, ctx)
+    (cost,) = costs
     out = {
         "op": op, "hardware": spec.id, "mapper": mp.name, "engine": engine, "m": m, "n": n, "k": k,
-        "w_bits": w_bits, "a_bits": a_bits, "latency_s": cost.time_s, "flops": matmul.flops,
+        "w_bits": w_bits, "a_bits": a_bits, "sparsity": f"{sp[0]}:{sp[1]}" if sp else None, "latency_s": cost.time_s, "flops": matmul.flops,
         "bytes_moved": matmul.bytes, "intensity": matmul.intensity, "bound": cost.bound,
         "peak_dtype": cost.peak_dtype, "energy_j": cost.energy_j,
     }
     if cost.kernel:
         out["kernel"] = cost.kernel
         out.update({k: v for k, v in mp.plan(matmul, spec, ctx).choices.items() if k not in ("kernel", "cycles")})
+    if costs.info:  # mapper facts (e.g. an FPGA's compute busy time and DSP chains)
+        out.update({k: v for k, v in costs.info.items() if k != "warnings" and k not in out})
     roof = _roofline_beside(mp, spec)
     if roof is not None:
         (bound,) = roof.cost([matmul], spec, MapContext(mode.roofline))

@@ -65,6 +65,7 @@ class KernelRequest(_Request):
     k: int = Field(ge=1)
     w_bits: int = Field(16, ge=1, le=32)
     a_bits: int = Field(16, ge=1, le=32)
+    sparsity: str | None = None
     mapper: str | None = None
     engine: Literal["analytic", "sim"] = "analytic"
     grid: str | None = None

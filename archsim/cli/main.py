@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--w-bits", dest="w_bits", type=int, default=16)
     p.add_argument("--a-bits", dest="a_bits", type=int, default=16)
+    p.add_argument("--sparsity", help="N:M weight sparsity, e.g. 4:16")
     p.add_argument("--mapper")
     p.add_argument("--engine", default="analytic", choices=("analytic", "sim"))
     p.add_argument("--grid")
@@ -167,8 +168,8 @@ def _write_report(results: list[Any], path: Path, console: Console, fmt: str) ->
 
 
 def _cmd_kernel(args: argparse.Namespace, console: Console) -> int:
-    params = {k: getattr(args, k) for k in ("op", "hw", "m", "n", "k", "w_bits", "a_bits", "mapper", "engine",
-                                            "grid", "threads")}
+    params = {k: getattr(args, k) for k in ("op", "hw", "m", "n", "k", "w_bits", "a_bits", "sparsity", "mapper",
+                                            "engine", "grid", "threads")}
     out = commands.kernel(params)
     if args.format == "json":
         print(render.to_json(out))

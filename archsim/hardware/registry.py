@@ -15,7 +15,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 # Device ids DESIGN.md plans for later issues, with their family: asking for one is "not yet
 # supported", not a typo. A preset file with the same id takes precedence once it exists.
-PLANNED_IDS: dict[str, str] = {"u280": "fpga", "vhk158": "fpga", "v80": "fpga"}
+PLANNED_IDS: dict[str, str] = {}
 
 
 def _describe(err: ValidationError) -> str:

@@ -2,7 +2,7 @@
 
 Every number is a ``Sourced`` pair ``{value: ..., source: "..."}`` so a reader can check where it
 came from: ``datasheet: ...``, ``paper: ...``, ``derived: ...`` or ``assumption: ...`` (with the
-reason). Family-specific blocks (``gpu`` today; mesh, fpga, pim, cpu in their issues) are typed
+reason). Family-specific blocks (gpu, mesh, cpu, pim, fpga) are typed
 sub-models. The schema holds data only, never formulas.
 """
 
@@ -146,6 +146,54 @@ class PimBlock(_Strict):
     area_overhead: Fraction
 
 
+class LutVqBlock(_Strict):
+    """LUT-LLM table-lookup engine on an FPGA (spec lut_pim.md sec. 6.2): centroid search units, the 2D-PSum
+    chain and the vector-quantization format it serves."""
+
+    subvector: PositiveSourced  # v
+    act_centroids: PositiveSourced  # c_a
+    weight_centroids: PositiveSourced  # c_w
+    codebook_group: PositiveSourced  # G vectors share a codebook
+    search_units: PositiveSourced  # BPCSU units, one sub-vector each per cycle
+    search_depth_cycles: Sourced  # pipeline depth of one search unit
+    psum_stages: PositiveSourced  # 2D-PSum chain stages
+    stage_width: PositiveSourced  # W_stage: lookups per stage per cycle
+    dequant_lanes: PositiveSourced  # int -> fp32 outputs per cycle
+    attention_macs_per_cycle: PositiveSourced  # FP32 DSP MACs for RoPE, QK^T, AV (spatial dataflow)
+    misc_lanes: PositiveSourced  # elements per cycle of RMSNorm / SiLU / softmax units
+
+
+class FpgaBlock(_Strict):
+    """FPGA fabric, HBM channels and the FlightLLM-style accelerator built on it (spec fpga_sparse_dsp.md
+    sec. 2, 3, 11, 12). The MAC rate is not typed in: it is the number of sparse DSP chains that fit
+    ``dsp_budget`` times the chain's MACs (``archsim.analytic.fpga``)."""
+
+    dsp_type: str
+    dsp_total: PositiveSourced
+    dsp_budget: PositiveSourced  # DSPs the accelerator may use (the design's placed count)
+    luts: PositiveSourced
+    bram36: Sourced
+    uram: Sourced
+    cores: PositiveSourced  # one computing core per SLR / die
+    chain_dsps: PositiveSourced  # D_c: DSPs per CSD-Chain (one VPU)
+    dsp_group: PositiveSourced  # DSPs hard-cascaded per group
+    macs_per_dsp: PositiveSourced  # INT8 MACs per DSP (packed, shared weight)
+    mv_mac_fraction: Fraction  # share of the chain MACs MV (decode) mode keeps busy
+    mm_tile_m: PositiveSourced  # tokens per MM instruction tile
+    mv_tile_n: PositiveSourced  # output columns per MV instruction tile
+    misc_lanes: PositiveSourced  # SFU elements per cycle
+    hbm_channels: PositiveSourced
+    channel_bandwidth_Bps: PositiveSourced
+    channel_efficiency: Fraction  # a channel's sustained share of its peak, same-channel access
+    cross_channel_efficiency: Fraction
+    weight_channels: PositiveSourced  # channels one weight load is spread over
+    kv_channels: PositiveSourced  # channels one KV / activation load is spread over
+    access_overhead_s: Sourced  # t_ovh: fixed cost of one dependent HBM access (request to first data)
+    buffer_tiles: PositiveSourced  # weight tiles the weight buffer holds (2 = double buffering)
+    time_divisor: PositiveSourced  # the VHK158 artifact divides every duration by 3.2; 1 on real boards
+    lut_vq: LutVqBlock | None = None
+
+
 class HardwareSpec(_Strict):
     """One device. ``peaks_ops`` are dense peaks in OP/s (a MAC = 2 OPs) per dtype."""
 
@@ -165,6 +213,7 @@ class HardwareSpec(_Strict):
     mesh: MeshBlock | None = None
     cpu: CpuBlock | None = None
     pim: PimBlock | None = None
+    fpga: FpgaBlock | None = None
     assumptions: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -186,6 +235,8 @@ class HardwareSpec(_Strict):
             raise ValueError("a mesh-family device needs a 'mesh' block")
         if self.family in ("cpu", "pim") and self.cpu is None:
             raise ValueError(f"a {self.family}-family device needs a 'cpu' block")
+        if self.family == "fpga" and self.fpga is None:
+            raise ValueError("an fpga-family device needs an 'fpga' block")
         if self.family == "pim" and self.pim is None:
             raise ValueError("a pim-family device needs a 'pim' block")
         return self

@@ -64,9 +64,17 @@ def test_design_gpu_ids_exist() -> None:
     assert {"a100-40g", "a100-80g", "h100-sxm", "v100", "v100s", "a6000", "mi210"} <= set(hardware_ids())
 
 
-def test_planned_ids_are_not_yet_supported_and_typos_are_errors() -> None:
-    with pytest.raises(NotSupportedError, match="u280"):
-        load_hardware("u280")
+def test_design_fpga_ids_exist() -> None:
+    for hw_id in ("u280", "vhk158", "v80"):
+        assert load_hardware(hw_id).family == "fpga"
+
+
+def test_planned_ids_are_not_yet_supported_and_typos_are_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import archsim.hardware.registry as registry
+
+    monkeypatch.setitem(registry.PLANNED_IDS, "npu9000", "npu")
+    with pytest.raises(NotSupportedError, match="npu9000"):
+        load_hardware("npu9000")
     with pytest.raises(InputError, match="not a known hardware id") as err:
         load_hardware("a100-40")
     assert not isinstance(err.value, NotSupportedError)

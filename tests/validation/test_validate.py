@@ -73,12 +73,10 @@ def test_ratio_and_trend_cases() -> None:
     assert run_case(trend).status == "fail"
 
 
-def test_unsupported_hardware_is_reported_not_skipped() -> None:
-    case = {"id": "w", "family": "mesh", "kind": "measured", "metric": "latency_s", "expected": 1e-6,
-            "tolerance": 0.15, "run": {"cmd": "kernel", "op": "gemv", "hw": "u280", "m": 1, "k": 16, "n": 16,
-                                       "mapper": "meshgemv", "grid": "auto"}}
+def test_unsupported_engine_is_reported_not_skipped() -> None:
+    case = {"id": "w", "family": "pim", "kind": "measured", "metric": "latency_s", "expected": 1e-6,
+            "tolerance": 0.15, "run": {"cmd": "kernel", "op": "gemv", "hw": "m2", "m": 1, "k": 4096, "n": 4096,
+                                       "w_bits": 4, "mapper": "dequant-gemv", "engine": "sim"}}
     out = run_case(case)
-    if out.status != "not yet supported":  # once the mesh family exists the case must really run
-        assert out.predicted is not None
-    else:
-        assert "u280" in out.detail or "meshgemv" in out.detail
+    assert out.status == "not yet supported"
+    assert "sim" in out.detail and "dequant-gemv" in out.detail

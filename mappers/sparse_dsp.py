@@ -1,0 +1,201 @@
+"""``sparse-dsp``: FlightLLM on an FPGA (spec fpga_sparse_dsp.md): configurable sparse DSP chains in MV
+(decode) and MM (prefill) modes, N:M sparse and mixed-precision weights expanded to INT8, always-on-chip
+decode, length-adaptive buckets (decode lengths padded to 16, prefill to 128).
+
+The step is lowered to an instruction stream (``archsim.analytic.fpga``) and list-scheduled (analytic) or
+simulated with SimPy (``--engine sim``, ``archsim.sim.fpga``). Options (``--mapper sparse-dsp:key=value``):
+
+- ``onchip=on|off`` always-on-chip decode (default on): off, each operator writes its output to HBM
+  and the next one reads it back;
+- ``precision=auto|artifact|paper|int8|workload``: the weight map. ``auto`` takes the workload's
+  ``--w-bits``/``--sparsity`` when given, else ``artifact`` (every linear INT4, q/k at 0.7 density as the
+  released LLaMA2-7B); ``paper`` is the mixed 2/3/4/8-bit map (~3.5 bits);
+- ``buckets=on|off`` length-adaptive compilation (default on);
+- ``meta=on|off`` count the 4-bit index of each kept weight in sparse blocks (default on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archsim.analytic.energy import energy_j
+from archsim.analytic.fpga import (
+    DECODE_BUCKET,
+    MAX_LENGTH,
+    MM,
+    MV,
+    PREFILL_BUCKET,
+    FpgaParams,
+    Lowering,
+    dsp_utilization,
+    fpga_params,
+    pad,
+    schedule_step,
+)
+from archsim.errors import InputError
+from archsim.hardware.schema import HardwareSpec
+from archsim.result import OpCost, OpCosts
+from mappers import register
+from mappers.base import Check, MapContext, Mapper, Plan
+from models.workload import Op
+
+_SWITCHES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
+_PRECISIONS = ("auto", "artifact", "paper", "int8", "workload")
+
+
+def _switch(key: str, value: str) -> bool:
+    if value.lower() not in _SWITCHES:
+        raise InputError("mapper", f"sparse-dsp option '{key}' must be on or off, got '{value}'.")
+    return _SWITCHES[value.lower()]
+
+
+def bucketed(ops: list[Op], decode: bool) -> tuple[list[Op], int, int]:
+    """Ops with the sequence length padded to its compiled bucket (spec 9): decode KV length to a multiple
+    of 16, prefill length to a multiple of 128. Returns (ops, actual length, padded length)."""
+    attn = next((op for op in ops if op.kind == "attention"), None)
+    if attn is None:
+        return ops, 0, 0
+    length = attn.n
+    padded = pad(length, DECODE_BUCKET if decode else PREFILL_BUCKET)
+    if padded == length:
+        return ops, length, padded
+    out = []
+    for op in ops:
+        if op.kind in ("attention", "softmax"):
+            n, k = op.n, op.k
+            if op.name.startswith("qk") or op.kind == "softmax":
+                n = padded
+            else:
+                k = padded
+            m = op.m if decode else pad(op.m, PREFILL_BUCKET)
+            op = replace(op, n=n, k=k, m=m)
+        elif not decode and op.kind != "lm_head":
+            op = replace(op, m=pad(op.m, PREFILL_BUCKET))
+        out.append(op)
+    return out, length, padded
+
+
+@register(default_for=("fpga",))
+class SparseDspMapper(Mapper):
+    name = "sparse-dsp"
+    families = ("fpga",)
+    engines = ("analytic", "sim")
+    description = "FlightLLM: sparse DSP chains (MV/MM), always-on-chip decode, mixed precision, length buckets"
+
+    def __init__(self, lowering: Lowering | None = None, buckets: bool = True) -> None:
+        self.lowering = lowering or Lowering()
+        self.buckets = buckets
+
+    def configure(self, **options: str) -> Mapper:
+        low, buckets = self.lowering, self.buckets
+        for key, value in options.items():
+            if key == "onchip":
+                low = replace(low, onchip=_switch(key, value))
+            elif key == "meta":
+                low = replace(low, meta=_switch(key, value))
+            elif key == "buckets":
+                buckets = _switch(key, value)
+            elif key == "precision":
+                if value not in _PRECISIONS:
+                    raise InputError("mapper", f"sparse-dsp precision must be one of {', '.join(_PRECISIONS)}, "
+                                               f"got '{value}'.")
+                low = replace(low, precision=value)
+            else:
+                raise InputError("mapper", f"unknown sparse-dsp option '{key}'; options: onchip, precision, "
+                                           "buckets, meta.")
+        return SparseDspMapper(low, buckets)
+
+    def _check_sparsity(self, op: Op, p: FpgaParams) -> None:
+        sp = op.sparsity
+        if sp is None or op.kind != "matmul":
+            return
+        n, m = sp
+        if m > 16 or m & (m - 1):
+            raise InputError("sparsity", f"the sparse MUX selects among 16 activations, so M must be a power of two "
+                                         f"up to 16, got {n}:{m}.")
+        if n < m and n % p.dsp_group:
+            raise InputError("sparsity", f"N:M needs N to be a multiple of the DSP group ({p.dsp_group}) so "
+                                         f"reduction nodes can cut the chain, got {n}:{m}.")
+
+    def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
+        p = fpga_params(hw)
+        self._check_sparsity(op, p)
+        bits, rho = self.lowering.resolve(op) if op.kind in ("matmul", "lm_head") else (op.w_bits, 1.0)
+        sp = op.sparsity
+        util = dsp_utilization(sp[0], sp[1], p.chain_dsps, p.dsp_group) if sp else 1.0
+        mode = "MV" if op.m * op.heads <= 8 else "MM"
+        choices = {
+            "mode": mode, "w_bits_used": bits, "density": rho, "dsp_utilization": util, "oau": p.chain_dsps > 8,
+        }
+        checks = (Check("w_bits", bits in (2, 3, 4, 8), f"{bits}-bit weights expand to INT8 (2/3/4/8 supported)"),)
+        return Plan(self.name, op.name, choices, checks)
+
+    def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> OpCosts:
+        p = fpga_params(hw)
+        for op in ops:
+            self._check_sparsity(op, p)
+            if op.kind in ("matmul", "lm_head"):
+                bits, _ = self.lowering.resolve(op)
+                if bits not in (2, 3, 4, 8):
+                    raise InputError("w_bits", f"the sparse DSP chain runs 2, 3, 4 or 8-bit weights (expanded to "
+                                               f"INT8), got {bits}-bit for {op.name}.")
+        decode = all(op.m * op.heads <= 8 for op in ops if op.kind == "matmul")
+        run_ops, length, padded = bucketed(ops, decode) if self.buckets else (ops, 0, 0)
+        if length > MAX_LENGTH:
+            raise InputError("seq", f"FlightLLM streams are compiled for lengths up to {MAX_LENGTH}, got {length}.")
+        if ctx.engine == "sim":
+            from archsim.sim.fpga import simulate_step
+
+            timing = simulate_step(run_ops, p, self.lowering, decode, trace=ctx.trace)
+        else:
+            timing = schedule_step(run_ops, p, self.lowering, decode)
+        total, per_op, busy = timing.total, timing.per_op, timing.busy
+        rows = []
+        for i, op in enumerate(ops):
+            t = per_op[i] / op.repeat if op.repeat else 0.0
+            bound = "compute" if op.kind in ("matmul", "lm_head", "attention") and busy.get("MV", 0) + busy.get(
+                "MM", 0) >= busy.get("LD", 0) else ("memory" if op.kind in ("matmul", "lm_head", "attention")
+                                                    else "compute")
+            label = ""
+            if op.kind in ("matmul", "lm_head"):
+                bits, rho = self.lowering.resolve(op)
+                label = f"{'MV' if decode else 'MM'} INT{bits}" + (f" rho={rho:g}" if rho < 1 else "")
+            elif op.kind == "attention":
+                label = "MV per head" if decode else "MM block-sparse"
+            elif op.kind == "embedding":
+                label = "host (outside the IR)"
+            else:
+                label = "MISC"
+            rows.append(OpCost(op, t, energy_j(op.flops, op.bytes, t, hw), bound, "int8", 0.0, label))
+        out = OpCosts.of(rows)
+        out.time_s = total  # the schedule's total (the per-op shares sum to it)
+        out.energy_j = energy_j(out.flops, out.bytes, total, hw)
+        mac_rate = p.mv_rate if decode else p.mm_rate
+        compute_busy = busy.get("MV" if decode else "MM", 0.0)
+        out.info = {
+            "fpga_chains": p.chains, "fpga_mac_per_cycle": mac_rate,
+            "fpga_busy_s": busy, "fpga_instructions": timing.counts, "hbm_bytes": timing.hbm_bytes,
+            "hbm_utilization": timing.hbm_bytes / (total * p.bw_peak) if total else 0.0,
+            "mac_utilization": timing.macs / (total * mac_rate * p.f * p.divisor) if total else 0.0,
+            "compute_busy_s": compute_busy, "onchip_decode": self.lowering.onchip,
+            "precision_map": self.lowering.precision, "avg_weight_bits": _avg_bits(ops, self.lowering),
+        }
+        if padded:
+            out.info["bucket_length"] = padded
+            out.info["compiled_streams"] = MAX_LENGTH // DECODE_BUCKET + MAX_LENGTH // PREFILL_BUCKET
+        return out
+
+
+def _avg_bits(ops: list[Op], low: Lowering) -> float:
+    """Weight bits averaged over the linear layers' parameters."""
+    total = bits = 0.0
+    for op in ops:
+        if op.kind in ("matmul", "lm_head"):
+            b, _ = low.resolve(op)
+            params = op.n * op.k * op.repeat
+            total += params
+            bits += params * b
+    return bits / total if total else 0.0
+
+
+__all__ = ["MM", "MV", "SparseDspMapper", "bucketed"]
