@@ -331,7 +331,8 @@ def evaluate_kernel(op: str, hw: str | Path | HardwareSpec, m: int, n: int, k: i
     (cost,) = costs
     out = {
         "op": op, "hardware": spec.id, "mapper": mp.name, "engine": engine, "m": m, "n": n, "k": k,
-        "w_bits": w_bits, "a_bits": a_bits, "sparsity": f"{sp[0]}:{sp[1]}" if sp else None, "latency_s": cost.time_s, "flops": matmul.flops,
+        "w_bits": w_bits, "a_bits": a_bits, "sparsity": f"{sp[0]}:{sp[1]}" if sp else None,
+        "latency_s": cost.time_s, "flops": matmul.flops,
         "bytes_moved": matmul.bytes, "intensity": matmul.intensity, "bound": cost.bound,
         "peak_dtype": cost.peak_dtype, "energy_j": cost.energy_j,
     }

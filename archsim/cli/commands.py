@@ -50,7 +50,8 @@ def kernel(params: dict[str, Any]) -> dict[str, Any]:
     hw = load_hardware(req.hw)
     _check_family_options(req.model_dump(), hw)
     return evaluate_kernel(req.op, hw, req.m, req.n, req.k, w_bits=req.w_bits, a_bits=req.a_bits,
-                           sparsity=req.sparsity, mapper=req.mapper, engine=req.engine, grid=req.grid, threads=req.threads)
+                           sparsity=req.sparsity, mapper=req.mapper, engine=req.engine, grid=req.grid,
+                           threads=req.threads)
 
 
 def split_list(value: str | list[str]) -> list[str]:
