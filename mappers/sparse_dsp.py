@@ -17,6 +17,9 @@ simulated with SimPy (``--engine sim``, ``archsim.sim.fpga``). Options (``--mapp
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
+
+import numpy as np
 
 from archsim.analytic.energy import energy_j
 from archsim.analytic.fpga import (
@@ -104,6 +107,23 @@ class SparseDspMapper(Mapper):
                 raise InputError("mapper", f"unknown sparse-dsp option '{key}'; options: onchip, precision, "
                                            "buckets, meta.")
         return SparseDspMapper(low, buckets)
+
+    def emulate(self, m: int, k: int, n: int, grid: int, seed: int = 0, pattern: int = 4) -> tuple[Any, Any]:
+        """Run ``pattern``:16-pruned INT8 weights through the cycle model of one sparse DSP chain of ``grid``
+        DSPs (two tokens per pass, ``kernels_ref.sparse``); returns (chain output, JAX dense product of the
+        pruned weights), both int32 ``[2, n]``. ``m`` must be 1 or 2 (the chain's two packed lanes)."""
+        import jax.numpy as jnp
+
+        from kernels_ref import sparse as ref
+
+        if m not in (1, 2):
+            raise InputError("m", f"one sparse DSP chain computes two tokens at a time, got m = {m}.")
+        rng = np.random.default_rng(seed)
+        x = rng.integers(-127, 128, size=(2, k)).astype(np.int8)
+        w = ref.prune_nm(rng.integers(-127, 128, size=(n, k)).astype(np.int8), pattern, 16)
+        out, _ = ref.simulate_chain(x, ref.encode_fsb(w, pattern), chain_len=grid)
+        expect = jnp.dot(jnp.asarray(x, jnp.int32), jnp.asarray(w, jnp.int32).T)
+        return out[:m], expect[:m]
 
     def _check_sparsity(self, op: Op, p: FpgaParams) -> None:
         sp = op.sparsity
