@@ -43,6 +43,9 @@ run: setup
 	# Low-bit decode: LUT-GEMV on CPUs (T-MAC) and in SRAM-PIM caches (SAIL) next to a GPU and the wafer.
 	$(ARCHSIM) compare --model llama2-7b --hw a100-80g,m2-ultra,neoverse-n1,sail,wse2 --phase decode --batch 8 \
 		--seq 1024 --w-bits 2 --report out/lowbit.html
+	# FPGA decode: FlightLLM sparse DSP chains (U280 board, VHK158 artifact) and LUT-LLM table lookups (V80).
+	$(ARCHSIM) compare --model llama2-7b --hw u280,vhk158,v80,v100s,a100-80g --phase decode --seq 512 \
+		--report out/fpga.html
 	$(ARCHSIM) validate
 
 test: setup

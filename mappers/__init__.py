@@ -25,8 +25,6 @@ PLANNED: dict[str, str] = {
     "gemm-t": "wafer-scale mesh issue",
     "pipeline-gemv": "wafer-scale mesh issue",
     "ring-gemv": "wafer-scale mesh issue",
-    "sparse-dsp": "FPGA issue",
-    "lut-vq": "FPGA issue",
 }
 
 

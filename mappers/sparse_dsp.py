@@ -161,12 +161,14 @@ class SparseDspMapper(Mapper):
                                                f"INT8), got {bits}-bit for {op.name}.")
         decode = all(op.m * op.heads <= 8 for op in ops if op.kind == "matmul")
         run_ops, length, padded = bucketed(ops, decode) if self.buckets else (ops, 0, 0)
-        if length > MAX_LENGTH:
-            raise InputError("seq", f"FlightLLM streams are compiled for lengths up to {MAX_LENGTH}, got {length}.")
+        warnings = []
+        if length > MAX_LENGTH:  # still modelled: the templates extend, but no published design compiled them
+            warnings.append(f"FlightLLM compiles instruction streams for lengths up to {MAX_LENGTH}; {length} is "
+                            "beyond the published design (modelled by extending its templates).")
         if ctx.engine == "sim":
-            from archsim.sim.fpga import simulate_step
+            from archsim.sim.fpga import channel_map, simulate_step
 
-            timing = simulate_step(run_ops, p, self.lowering, decode, trace=ctx.trace)
+            timing = simulate_step(run_ops, p, self.lowering, decode, trace=ctx.trace, channels=channel_map(hw))
         else:
             timing = schedule_step(run_ops, p, self.lowering, decode)
         total, per_op, busy = timing.total, timing.per_op, timing.busy
@@ -199,6 +201,7 @@ class SparseDspMapper(Mapper):
             "mac_utilization": timing.macs / (total * mac_rate * p.f * p.divisor) if total else 0.0,
             "compute_busy_s": compute_busy, "onchip_decode": self.lowering.onchip,
             "precision_map": self.lowering.precision, "avg_weight_bits": _avg_bits(ops, self.lowering),
+            "warnings": warnings,
         }
         if padded:
             out.info["bucket_length"] = padded

@@ -205,6 +205,9 @@ class Stream:
     def emit(self, unit: int, duration: float, op: int, deps: tuple[int, ...] | list[int] = (),
              nbytes: float = 0.0, group: int = GROUP_NONE, macs: float = 0.0) -> int:
         """Append one instruction; returns its index (deps must be earlier indices, -1 entries ignored)."""
+        if deps and max(deps) >= len(self.unit):
+            raise ValueError(f"an instruction can only wait for earlier ones, got dependency {max(deps)} at "
+                             f"{len(self.unit)}.")
         self.unit.append(unit)
         self.duration.append(duration)
         self.nbytes.append(nbytes)
