@@ -114,13 +114,24 @@ def _evaluate_step(workload: Workload, hw: HardwareSpec, m: Mapper, engine: str,
     ops = workload.ops()
     costs = m.cost(ops, hw, ctx)
     res = _result(workload, hw, m, engine, mode, costs, costs.time_s, costs.energy_j, costs.flops, costs.bytes,
-                  workload.batch * workload.tokens, workload.memory(ops))
+                  workload.batch * workload.tokens, _stored_memory(workload, ops, costs))
     _merge_info(res, costs)
     roof = _roofline_beside(m, hw)
     if roof is not None:
         # Show the ideal bound beside every kernel-level prediction, so users see both.
         res.extra["roofline_latency_s"] = roof.cost(ops, hw, MapContext(mode.roofline)).time_s
     return res
+
+
+def _stored_memory(workload: Workload, ops: list[Op], costs: OpCosts) -> Any:
+    """The workload's footprint, with the linear layers' weights as the mapper stores them when it
+    re-encodes them (an FPGA's INT4 / N:M / vector-quantized formats: ``linear_weight_bytes`` in its info)."""
+    mem = workload.memory(ops)
+    stored = (costs.info or {}).get("linear_weight_bytes")
+    if stored is None:
+        return mem
+    given = sum(op.load_weight * op.repeat for op in ops if op.kind in ("matmul", "lm_head"))
+    return replace(mem, weight_bytes=mem.weight_bytes - given + stored)
 
 
 def _merge_info(res: Result, costs: OpCosts, prefix: str = "") -> None:

@@ -230,6 +230,10 @@ class LutVqMapper(Mapper):
             "table_policy": self.table_policy,
             "lm_head_mode": self.lm_head,
             "bits_per_weight": bits_per_weight(p.v, p.c_w, p.group),
+            "linear_weight_bytes": sum(
+                op.n * op.k * op.repeat * (bits_per_weight(p.v, p.c_w, p.group) / 8
+                                           if op.kind == "matmul" or self.lm_head == "lut" else 2.0)
+                for op in ops if op.kind in ("matmul", "lm_head")),
             "lookups_per_cycle": p.lookups_per_cycle,
             "hbm_bytes": tally.hbm_bytes,
             "hbm_bandwidth_Bps": p.bw,

@@ -201,12 +201,25 @@ class SparseDspMapper(Mapper):
             "mac_utilization": timing.macs / (total * mac_rate * p.f * p.divisor) if total else 0.0,
             "compute_busy_s": compute_busy, "onchip_decode": self.lowering.onchip,
             "precision_map": self.lowering.precision, "avg_weight_bits": _avg_bits(ops, self.lowering),
+            "linear_weight_bytes": _linear_bytes(ops, self.lowering),
             "warnings": warnings,
         }
         if padded:
             out.info["bucket_length"] = padded
             out.info["compiled_streams"] = MAX_LENGTH // DECODE_BUCKET + MAX_LENGTH // PREFILL_BUCKET
         return out
+
+
+def _linear_bytes(ops: list[Op], low: Lowering) -> float:
+    """Bytes the linear layers occupy in HBM: kept weights at their width plus a 4-bit index per kept weight
+    of a sparse block (spec 4)."""
+    total = 0.0
+    for op in ops:
+        if op.kind in ("matmul", "lm_head"):
+            bits, rho = low.resolve(op)
+            per = rho * (bits + (4 if low.meta and rho < 1 else 0)) / 8
+            total += op.n * op.k * per * op.repeat
+    return total
 
 
 def _avg_bits(ops: list[Op], low: Lowering) -> float:

@@ -268,3 +268,11 @@ def test_onchip_decode_utilisation_jump() -> None:
     on = evaluate("llama2-7b", "u280", phase="decode", seq=512, mapper="sparse-dsp:onchip=on,precision=paper")
     assert off.extra["hbm_utilization"] == pytest.approx(0.356, abs=0.03)
     assert on.extra["hbm_utilization"] == pytest.approx(0.659, abs=0.03)
+
+
+def test_memory_footprint_counts_the_weights_as_the_fpga_stores_them() -> None:
+    res = evaluate("llama3-8b", "u280", phase="decode", seq=1024, mapper="sparse-dsp")
+    fp16 = evaluate("llama3-8b", "a100-80g", phase="decode", seq=1024)
+    # INT4 linears (q/k 0.7 dense plus 4-bit indices): about a quarter of FP16, so the model fits the 8 GB card.
+    assert res.memory.weight_bytes < 0.35 * fp16.memory.weight_bytes
+    assert res.fits_memory and not any("but u280 has" in w for w in res.warnings)
