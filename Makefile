@@ -61,6 +61,7 @@ bench: setup
 	$(PY) bench/bench_evaluate.py
 	$(PY) bench/bench_mesh.py
 	$(PY) bench/bench_patterns.py
+	$(PY) bench/bench_fpga.py
 	@echo "host predicted vs measured: $(ARCHSIM) calibrate host && $(PY) bench/bench_host.py"
 
 lint: setup
