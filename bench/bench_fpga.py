@@ -11,6 +11,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from archsim.analytic.fpga import Lowering, StepTiming, fpga_params, schedule_step
 from archsim.hardware import load_hardware
@@ -45,10 +46,10 @@ def main() -> None:
         for phase, seq in (("decode", 512), ("prefill", 128)):
             ops = Workload(cfg, phase, 1, seq, 16, 16, 16, None).ops()
             decode = phase == "decode"
-            engines = {
-                "analytic (3 layers, extrapolated)": lambda: schedule_step(ops, p, low, decode),
-                "analytic (full stream)": lambda: schedule_step(ops, p, low, decode, exact=True),
-                "sim (SimPy, full stream)": lambda: simulate_step(ops, p, low, decode, channels=channel_map(hw)),
+            engines: dict[str, Callable[[], StepTiming]] = {
+                "analytic (3 layers, extrapolated)": partial(schedule_step, ops, p, low, decode),
+                "analytic (full stream)": partial(schedule_step, ops, p, low, decode, exact=True),
+                "sim (SimPy, full stream)": partial(simulate_step, ops, p, low, decode, channels=channel_map(hw)),
             }
             base = None
             for name, fn in engines.items():
