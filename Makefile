@@ -10,7 +10,7 @@ SYSTEM_TOOLS := iverilog:iverilog yosys:yosys chromium:chromium chromedriver:chr
 HEADLINE_MODEL ?= llama3-8b
 HEADLINE_SEQ ?= 4096
 
-.PHONY: setup system-packages run test test-all explore bench lint clean
+.PHONY: setup system-packages run test test-all rtl explore bench lint clean
 
 setup: $(STAMP) system-packages
 
@@ -53,6 +53,10 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q -m ""
+
+# RTL regression (cocotb + Icarus) with its summary table; `archsim rtl verify --all` adds the slow sets.
+rtl: setup
+	$(ARCHSIM) rtl verify
 
 explore: setup
 	$(ARCHSIM) explore

@@ -48,6 +48,7 @@ __all__ = [
     "build_tables_mirrored",
     "lut_gemm",
     "lut_gemv",
+    "lut_gemv_int",
     "op_counts",
     "pattern_stats",
     "pim_lut_gemv",
@@ -487,3 +488,66 @@ def pattern_stats(a_int: ArrayLike, a_bits: int = 8, g: int = 4) -> dict[str, in
         "distinct_nonzero": distinct,
         "kept_fraction": distinct / total,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# T-MAC integer path (spec 2.2-2.4 in integers; the arithmetic of hw/rtl/lut_gemv_unit.v)
+# --------------------------------------------------------------------------------------------
+
+
+def _lut_int_core(idx: jnp.ndarray, a: jnp.ndarray, *, bits: int, per_token: bool) -> jnp.ndarray:
+    """Integer T-MAC core for tokens ``a [N, K]`` int32 -> ``y [N, M]`` int32.
+
+    idx: 4-bit indices ``[b, M, J]`` shared by all tokens, or ``[N, b, M, J]`` per token (``per_token``).
+    """
+    t = _tables_mirrored_impl(a, G_TMAC)  # [N, J, 16] int32: 8 odd entries computed, 8 negated
+    n, j = t.shape[:2]
+    if not per_token:
+        idx = jnp.broadcast_to(idx, (n, *idx.shape))
+    b, m = idx.shape[1:3]
+    flat = idx.reshape(n, b * m, j).transpose(0, 2, 1)  # [N, J, b*M]
+    looked = jnp.take_along_axis(t, flat, axis=2)  # [N, J, b*M]: T_j[p_{i,m,j}]
+    planes = jnp.sum(looked, axis=1).reshape(n, b, m)  # P_i = sum_j T_j[p_{i,m,j}]
+    c = jnp.asarray([2**i for i in range(bits)], jnp.int32)  # 2 * alpha_i = 2^i
+    omega = jnp.sum(t[..., 0], axis=-1)  # [N]: sum_j T_j[0] = -sum(a)
+    return jnp.sum(c[None, :, None] * planes, axis=1) + omega[:, None]
+
+
+_lut_int_core_jit = _jit(_lut_int_core, static_argnames=("bits", "per_token"))
+
+
+def lut_gemv_int(q: ArrayLike, a_int: ArrayLike, bits: int, a_bits: int = 8) -> jnp.ndarray:
+    """Integer T-MAC LUT-GEMV on weight codes and integer activations (spec 2.2-2.4), exact in int32.
+
+    Integer tables ``T_j[p] = sum_t (2*bit_t(p) - 1) * a[4j+t]`` built mirrored (the 8 odd entries, the
+    even ones negated), indices ``p_{i,m,j} = sum_t bit_i(q[m, 4j+t]) * 2^t``, and
+
+        ``y[m] = sum_i 2^i * sum_j T_j[p_{i,m,j}] + sum_j T_j[0]``
+
+    i.e. spec 2.2 times two (``2*alpha_i = 2^i``, offset ``2*alpha_0*omega = omega = -sum(a)``), which equals
+    ``2 * sum_k (q[m, k] - 2^(b-1)) * a[k]`` exactly (no scales: multiply by ``s/2`` for real weights).
+
+    Shapes: ``q [M, K]`` with ``a_int [K]`` (returns ``[M]``) or ``[N, K]`` (returns ``[N, M]``, shared
+    weights); or ``q [N, M, K]`` with ``a_int [N, K]`` (one weight matrix per token, returns ``[N, M]``).
+    Codes lie in ``[0, 2^bits - 1]``, activations in ``[-2^(a_bits-1), 2^(a_bits-1) - 1]``. Exact while
+    ``K * 2^(bits + a_bits - 1) < 2^31``. Raises ValueError for codes out of range, K not a multiple of 4
+    or mismatched shapes.
+    """
+    bits = check_int(bits, "bits", WEIGHT_BITS)
+    a_bits = check_int(a_bits, "a_bits", ACT_BITS)
+    qa = np.asarray(q)
+    if qa.ndim not in (2, 3):
+        raise ValueError(f"q must be an [M, K] or [N, M, K] code matrix, got shape {qa.shape}")
+    m, k = qa.shape[-2:]
+    _check_k(k, G_TMAC, "columns of q")
+    a2 = _int_activations(a_int, a_bits)
+    per_token = qa.ndim == 3
+    if a2.shape[1] != k or (per_token and (np.ndim(a_int) != 2 or a2.shape[0] != qa.shape[0])):
+        raise ValueError(f"a_int of shape {np.shape(a_int)} does not match q of shape {qa.shape}")
+    planes = bit_planes(qa, bits)  # [b, (N,) M, K]
+    if per_token:
+        planes = planes.transpose(1, 0, 2, 3)  # [N, b, M, K]
+    planes = planes.reshape(*planes.shape[:-1], k // G_TMAC, G_TMAC).astype(np.int32)
+    idx = np.sum(planes << np.arange(G_TMAC, dtype=np.int32), axis=-1, dtype=np.int32)  # [(N,) b, M, J]
+    y = _lut_int_core_jit(idx, a2, bits=bits, per_token=per_token)
+    return y if np.ndim(a_int) == 2 else y[0]

@@ -11,7 +11,11 @@ simulated with SimPy (``--engine sim``, ``archsim.sim.fpga``). Options (``--mapp
   ``--w-bits``/``--sparsity`` when given, else ``artifact`` (every linear INT4, q/k at 0.7 density as the
   released LLaMA2-7B); ``paper`` is the mixed 2/3/4/8-bit map (~3.5 bits);
 - ``buckets=on|off`` length-adaptive compilation (default on);
-- ``meta=on|off`` count the 4-bit index of each kept weight in sparse blocks (default on).
+- ``meta=on|off`` count the 4-bit index of each kept weight in sparse blocks (default on);
+- ``unit_dsp=D,unit_lut=L,unit_ff=F``: the cost of one sparse DSP chain (e.g. from ``archsim rtl synth
+  sparse_dsp_chain --target xilinx``) instead of the preset's ``fpga.chain_dsps`` DSPs; the chains that fit
+  the device are then the scarcer of its DSP and LUT budgets over that cost (``archsim run
+  --unit-cost-from-rtl`` sets these from a yosys synthesis). Omitted parts cost 0.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from archsim.analytic.fpga import (
     PREFILL_BUCKET,
     FpgaParams,
     Lowering,
+    UnitCost,
     dsp_utilization,
     fpga_params,
     pad,
@@ -44,12 +49,23 @@ from models.workload import Op
 
 _SWITCHES = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
 _PRECISIONS = ("auto", "artifact", "paper", "int8", "workload")
+_UNIT_OPTIONS = {"unit_dsp": "dsp", "unit_lut": "lut", "unit_ff": "ff"}
 
 
 def _switch(key: str, value: str) -> bool:
     if value.lower() not in _SWITCHES:
         raise InputError("mapper", f"sparse-dsp option '{key}' must be on or off, got '{value}'.")
     return _SWITCHES[value.lower()]
+
+
+def _cost(key: str, value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = -1.0
+    if not x >= 0 or x == float("inf"):
+        raise InputError("mapper", f"sparse-dsp option '{key}' must be a non-negative number, got '{value}'.")
+    return x
 
 
 def bucketed(ops: list[Op], decode: bool) -> tuple[list[Op], int, int]:
@@ -85,12 +101,14 @@ class SparseDspMapper(Mapper):
     engines = ("analytic", "sim")
     description = "FlightLLM: sparse DSP chains (MV/MM), always-on-chip decode, mixed precision, length buckets"
 
-    def __init__(self, lowering: Lowering | None = None, buckets: bool = True) -> None:
+    def __init__(self, lowering: Lowering | None = None, buckets: bool = True, unit: UnitCost | None = None) -> None:
         self.lowering = lowering or Lowering()
         self.buckets = buckets
+        self.unit = unit  # None: the preset's chain of fpga.chain_dsps DSPs
 
     def configure(self, **options: str) -> Mapper:
         low, buckets = self.lowering, self.buckets
+        unit_parts: dict[str, float] = {}
         for key, value in options.items():
             if key == "onchip":
                 low = replace(low, onchip=_switch(key, value))
@@ -103,10 +121,19 @@ class SparseDspMapper(Mapper):
                     raise InputError("mapper", f"sparse-dsp precision must be one of {', '.join(_PRECISIONS)}, "
                                                f"got '{value}'.")
                 low = replace(low, precision=value)
+            elif key in _UNIT_OPTIONS:
+                unit_parts[_UNIT_OPTIONS[key]] = _cost(key, value)
             else:
                 raise InputError("mapper", f"unknown sparse-dsp option '{key}'; options: onchip, precision, "
-                                           "buckets, meta.")
-        return SparseDspMapper(low, buckets)
+                                           "buckets, meta, unit_dsp, unit_lut, unit_ff.")
+        unit = self.unit
+        if unit_parts:
+            if not (unit_parts.get("dsp", 0) > 0 or unit_parts.get("lut", 0) > 0):
+                raise InputError("mapper", "a sparse-dsp unit cost needs unit_dsp or unit_lut above 0 to say how "
+                                           "many chains fit.")
+            unit = UnitCost(dsp=unit_parts.get("dsp", 0.0), lut=unit_parts.get("lut", 0.0),
+                            ff=unit_parts.get("ff", 0.0))
+        return SparseDspMapper(low, buckets, unit)
 
     def emulate(self, m: int, k: int, n: int, grid: int, seed: int = 0, pattern: int = 4) -> tuple[Any, Any]:
         """Run ``pattern``:16-pruned INT8 weights through the cycle model of one sparse DSP chain of ``grid``
@@ -138,7 +165,7 @@ class SparseDspMapper(Mapper):
                                          f"reduction nodes can cut the chain, got {n}:{m}.")
 
     def plan(self, op: Op, hw: HardwareSpec, ctx: MapContext) -> Plan:
-        p = fpga_params(hw)
+        p = fpga_params(hw, self.unit)
         self._check_sparsity(op, p)
         bits, rho = self.lowering.resolve(op) if op.kind in ("matmul", "lm_head") else (op.w_bits, 1.0)
         sp = op.sparsity
@@ -151,7 +178,7 @@ class SparseDspMapper(Mapper):
         return Plan(self.name, op.name, choices, checks)
 
     def cost(self, ops: list[Op], hw: HardwareSpec, ctx: MapContext) -> OpCosts:
-        p = fpga_params(hw)
+        p = fpga_params(hw, self.unit)
         for op in ops:
             self._check_sparsity(op, p)
             if op.kind in ("matmul", "lm_head"):
@@ -204,6 +231,9 @@ class SparseDspMapper(Mapper):
             "linear_weight_bytes": _linear_bytes(ops, self.lowering),
             "warnings": warnings,
         }
+        if self.unit is not None:
+            u = self.unit
+            out.info["fpga_unit_cost"] = {"dsp": u.dsp, "lut": u.lut, "ff": u.ff}
         if padded:
             out.info["bucket_length"] = padded
             out.info["compiled_streams"] = MAX_LENGTH // DECODE_BUCKET + MAX_LENGTH // PREFILL_BUCKET

@@ -375,3 +375,32 @@ def mesh_heatmap_figure(results: Sequence[Result]) -> go.Figure:
                       row=1, col=i)
     fig.update_layout(title="Per-core busy share (simulated; blocks of cores averaged)", height=420)
     return fig
+
+
+def pareto_figure(x: Sequence[float], y: Sequence[float], on_front: Sequence[bool], x_name: str, y_name: str,
+                  labels: Sequence[str] | None = None, colour_by: Sequence[str] | None = None) -> go.Figure:
+    """Scatter of sweep points (``x_name`` vs ``y_name``) with the Pareto front drawn as a line over the
+    highlighted front points; ``colour_by`` groups the other points by an axis (e.g. hardware)."""
+    fig = go.Figure()
+    text = list(labels) if labels is not None else None
+    groups = list(colour_by) if colour_by is not None else ["points"] * len(x)
+    palette = qualitative.Plotly
+    for gi, group in enumerate(dict.fromkeys(groups)):
+        idx = [i for i, g in enumerate(groups) if g == group]
+        fig.add_trace(go.Scattergl(
+            x=[x[i] for i in idx], y=[y[i] for i in idx], mode="markers", name=str(group),
+            marker={"size": 5, "opacity": 0.45, "color": palette[gi % len(palette)]},
+            text=[text[i] for i in idx] if text else None, hoverinfo="x+y+text" if text else "x+y"))
+    front = sorted((i for i, f in enumerate(on_front) if f), key=lambda i: x[i])
+    fig.add_trace(go.Scatter(
+        x=[x[i] for i in front], y=[y[i] for i in front], mode="lines+markers", name="Pareto front",
+        line={"color": "black", "width": 2}, marker={"size": 9, "color": "black", "symbol": "diamond"},
+        text=[text[i] for i in front] if text else None, hoverinfo="x+y+text" if text else "x+y"))
+    fig.update_layout(title=f"{y_name} vs {x_name}: {len(front)} Pareto-optimal of {len(x):,} points",
+                      xaxis_title=x_name, yaxis_title=y_name, template="plotly_white",
+                      legend={"itemsizing": "constant"})
+    if len(x) and min(x) > 0 and max(x) / max(min(x), 1e-300) > 100:
+        fig.update_xaxes(type="log")
+    if len(y) and min(y) > 0 and max(y) / max(min(y), 1e-300) > 100:
+        fig.update_yaxes(type="log")
+    return fig

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from archsim.cli import commands, render
+from archsim.cli import commands, render, sweep_cmd
 from archsim.errors import InputError
 from archsim.sim.core import Trace
 from models.errors import ModelInputError
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hw", required=True, help="hardware id (see `archsim hw list`) or path to a YAML file")
     _workload_options(p, phase_choices=("prefill", "decode"), phase_default="decode")
     p.add_argument("--trace", type=Path, help="write the simulation timeline (sim engine)")
+    p.add_argument("--unit-cost-from-rtl", dest="unit_cost_from_rtl", action="store_true",
+                   help="fpga: cost a sparse DSP chain by synthesizing its RTL with yosys (UltraScale+) and print "
+                        "the chains and MAC rate beside the typed-in preset's")
 
     p = sub.add_parser("compare", help="the same workload on several devices")
     p.add_argument("--hw", required=True, help="comma-separated hardware ids or YAML paths, or 'all'")
@@ -109,10 +112,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where to write the preset (default: ./host.yaml)")
     p.add_argument("--quick", action="store_true", help="smaller arrays and fewer repeats (~10 s)")
 
-    for name, what in (("sweep", "design-space sweeps"), ("rtl", "RTL verification and synthesis")):
-        p = sub.add_parser(name, help=f"{what} (not available yet)")
-        p.add_argument("rest", nargs="*")
+    sweep_cmd.add_parsers(sub, _Parser)
+    _rtl_parser(sub)
     return parser
+
+
+def _rtl_parser(sub: Any) -> None:
+    p = sub.add_parser("rtl", help="RTL units: ports and parameters, yosys synthesis, the cocotb regression")
+    rtl = p.add_subparsers(dest="rtl_command", required=True, parser_class=_Parser)
+    q = rtl.add_parser("info", help="modules, parameters and ports of units or Verilog files (pyverilog)")
+    q.add_argument("targets", nargs="*", metavar="UNIT|FILE.v", help="unit names or Verilog files (default: all units)")
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="resolve widths with this parameter value on the top module (repeatable)")
+    q.add_argument("--format", default="table", choices=("table", "json"))
+    q = rtl.add_parser("synth", help="synthesize a unit with yosys and count its cells")
+    q.add_argument("unit", metavar="UNIT|FILE.v")
+    q.add_argument("--target", default="generic", choices=("generic", "xilinx"),
+                   help="generic: yosys gates; xilinx: UltraScale+ (synth_xilinx -family xcup)")
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="set a top parameter")
+    q.add_argument("--top", help="top module of a Verilog file (default: its first module no other one instantiates)")
+    q.add_argument("--no-cache", dest="no_cache", action="store_true", help="synthesize even if a result is cached")
+    q.add_argument("--format", default="table", choices=("table", "json"))
+    q = rtl.add_parser("verify", help="run the RTL regression (cocotb + Icarus) with a summary table")
+    q.add_argument("--unit", action="append", default=[], help="only this unit (repeatable; default: all)")
+    q.add_argument("--all", action="store_true", help="also the slow parameter sets")
+    q.add_argument("--waves", action="store_true", help="dump FST waveforms into each build directory")
+    q.add_argument("--seed", type=int, help="random seed for every run (default: a fresh one, logged)")
+    q.add_argument("--jobs", "-j", type=int, default=1, help="simulations run at once")
+    q.add_argument("--verbose", action="store_true", help="show the simulator output instead of logging it")
+    q.add_argument("--json", type=Path, help="summary file (default: out/rtl_verify.json)")
+    q.add_argument("--format", default="table", choices=("table", "json"))
 
 
 def _workload_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,7 +154,10 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.trace is not None and args.engine != "sim":
         raise InputError("trace", "--trace records a simulation timeline and needs --engine sim.")
     trace = Trace() if args.trace is not None else None
-    result = commands.run({**_workload_params(args), "hw": args.hw}, trace)
+    if args.unit_cost_from_rtl:
+        result = commands.run_with_rtl_unit_cost({**_workload_params(args), "hw": args.hw}, trace)
+    else:
+        result = commands.run({**_workload_params(args), "hw": args.hw}, trace)
     if trace is not None:
         args.trace.parent.mkdir(parents=True, exist_ok=True)
         args.trace.write_text(json.dumps({"traceEvents": trace.events, "displayTimeUnit": "ms",
@@ -138,9 +170,109 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         print(render.to_csv(render.op_rows(result)), end="")
     else:
         render.print_result(result, console)
+        if args.unit_cost_from_rtl:
+            _print_codesign(result, console)
     if args.report is not None:
         _write_report([result], args.report, console, args.format)
     return 0
+
+
+def _print_codesign(result: Any, console: Console) -> None:
+    x = result.extra
+    pre = next(p for p in ("", "decode_", "prefill_") if f"{p}fpga_chains" in x)
+    u0, u1, s = x["fpga_unit_cost_preset"], x["fpga_unit_cost"], x["rtl_synth"]
+    params = ", ".join(f"{k}={v}" for k, v in s["params"].items())
+    by = [f"{x['fpga_chains_by_dsp']} by DSP" if x["fpga_chains_by_dsp"] is not None else "",
+          f"{x['fpga_chains_by_lut']} by LUT" if x["fpga_chains_by_lut"] is not None else ""]
+    rows = [
+        ("chain cost DSP / LUT / FF", f"{u0['dsp']:g} / - / -", f"{u1['dsp']:g} / {u1['lut']:g} / {u1['ff']:g}"),
+        ("chains that fit", f"{x[pre + 'fpga_chains_preset']}",
+         f"{x[pre + 'fpga_chains']} ({', '.join(b for b in by if b)}; {x['fpga_chains_limited_by']} limits)"),
+        ("MAC / cycle (this phase)", f"{x[pre + 'fpga_mac_per_cycle_preset']:g}", f"{x[pre + 'fpga_mac_per_cycle']:g}"),
+        ("peak INT8 TOPS (MM)", f"{x['fpga_peak_int8_ops_preset'] / 1e12:.3f}",
+         f"{x['fpga_peak_int8_ops'] / 1e12:.3f}"),
+        ("latency", render._time(x["latency_s_preset"]), render._time(result.latency_s)),
+        ("tokens/s", f"{x['tokens_per_s_preset']:,.1f}", f"{result.tokens_per_s:,.1f}"),
+    ]
+    render.print_codesign(console, rows, f"co-design: {s['unit']} ({params}) synthesized for UltraScale+ "
+                          f"(yosys {s['yosys_s']:.1f} s{', cached' if s['cached'] else ''})")
+
+
+def _cmd_rtl(args: argparse.Namespace, console: Console) -> int:
+    from archsim.rtl import info as rtl_info
+
+    if args.rtl_command == "info":
+        overrides = rtl_info.parse_param_args(args.param)
+        targets = rtl_info.resolve_targets(args.targets)
+        found = [(t, rtl_info.target_modules(t, overrides)) for t in targets]
+        if args.format == "json":
+            print(render.to_json([{"target": t.label, "top": t.top, "files": [str(f) for f in t.files],
+                                   "modules": [m.as_dict() for m in mods]} for t, mods in found]))
+        else:
+            for t, mods in found:
+                render.print_rtl_modules(console, t.label, mods, t.top)
+        return 0
+    if args.rtl_command == "synth":
+        return _cmd_rtl_synth(args, console)
+    return _cmd_rtl_verify(args, console)
+
+
+def _cmd_rtl_synth(args: argparse.Namespace, console: Console) -> int:
+    from archsim.rtl import info as rtl_info
+    from archsim.rtl import synth
+
+    params = rtl_info.parse_param_args(args.param)
+    path = Path(args.unit)
+    if path.suffix in rtl_info.VERILOG_SUFFIXES or path.is_file():
+        mods = rtl_info.file_modules(path)
+        names = [m.name for m in mods]
+        used = {mod for m in mods for mod, _ in m.instances}
+        top = args.top or next((n for n in names if n not in used), names[0] if names else None)
+        if top not in names:
+            raise InputError("top", f"'{path}' has no module '{top}'; modules: {', '.join(names) or 'none'}.")
+        known = [p.name for p in next(m for m in mods if m.name == top).parameters]
+        bad = [k for k in params if k not in known]
+        if bad:
+            raise InputError("param", f"{top} has no parameter {', '.join(bad)}; parameters: "
+                                      f"{', '.join(known) or 'none'}.")
+        res = synth.synth_files([path], top, params, args.target, use_cache=not args.no_cache)
+    else:
+        if args.top:
+            raise InputError("top", "--top applies to a Verilog file; a unit synthesizes its own top module.")
+        res = synth.synth_unit(args.unit, args.target, params, use_cache=not args.no_cache)
+    if args.format == "json":
+        print(render.to_json(res.as_dict()))
+    else:
+        render.print_synth(console, res)
+    return 0
+
+
+def _cmd_rtl_verify(args: argparse.Namespace, console: Console) -> int:
+    from archsim.rtl import verify
+
+    if args.jobs < 1:
+        raise InputError("jobs", f"--jobs must be at least 1, got {args.jobs}.")
+    out = console if args.format == "table" else Console(stderr=True)
+
+    def progress(i: int, n: int, row: Any, run: Any) -> None:
+        unit, params, slow = run
+        label = f"{unit.name} " + " ".join(f"{k}={v}" for k, v in params.items()) + (" (slow)" if slow else "")
+        if row is None:
+            out.print(f"[{i + 1}/{n}] {label} ...", highlight=False)
+        else:
+            verdict = "[green]pass[/green]" if row.ok else f"[red]FAIL[/red] {row.error}"
+            out.print(f"[{i + 1}/{n}] {label}: {verdict} ({row.vectors} vectors, {row.wall_s:.1f} s)",
+                      highlight=False)
+
+    summary = verify.verify(args.unit or None, include_slow=args.all, waves=args.waves, seed=args.seed,
+                            jobs=args.jobs, json_path=args.json or verify.VERIFY_JSON, progress=progress,
+                            quiet=not args.verbose)
+    if args.format == "json":
+        print(render.to_json(summary.as_dict()))
+    else:
+        render.print_rtl_verify(console, summary)
+        console.print(f"summary written to {args.json or verify.VERIFY_JSON}", highlight=False)
+    return 0 if summary.all_ok else 1
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -250,8 +382,9 @@ def _cmd_not_yet(args: argparse.Namespace, console: Console) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "kernel": _cmd_kernel, "validate": _cmd_validate,
-             "hw": _cmd_hw, "models": _cmd_models, "explore": _cmd_not_yet, "sweep": _cmd_not_yet,
-             "rtl": _cmd_not_yet, "calibrate": _cmd_calibrate}
+             "hw": _cmd_hw, "models": _cmd_models, "explore": _cmd_not_yet, "sweep": sweep_cmd.cmd_sweep,
+             "results": sweep_cmd.cmd_results,
+             "rtl": _cmd_rtl, "calibrate": _cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -148,3 +148,90 @@ def print_comparison(results: list[Result], console: Console) -> None:
     for r in results:
         for w in r.warnings:
             console.print(f"[yellow]warning ({r.hardware}, {r.phase}):[/yellow] {w}")
+
+
+# --- archsim rtl -------------------------------------------------------------------------------------------
+
+
+def print_rtl_modules(console: Console, label: str, modules: list[Any], top: str | None = None) -> None:
+    """``archsim rtl info``: one table of parameters and one of ports per module."""
+    for m in modules:
+        mark = " (top)" if top and m.name == top else ""
+        console.print(f"[bold]{m.name}[/bold]{mark}  [dim]{m.file}[/dim]" + (f"  [dim]unit {label}[/dim]"
+                                                                           if label != m.file else ""))
+        if m.parameters or m.localparams:
+            table = Table(title=None, show_edge=False)
+            for col in ("parameter", "default", "expression", "kind"):
+                table.add_column(col, justify="right" if col == "default" else "left")
+            for p in [*m.parameters, *m.localparams]:
+                table.add_row(p.name, str(p.value), p.expr if str(p.value) != p.expr else "", p.kind)
+            console.print(table)
+        table = Table(title=None, show_edge=False)
+        for col in ("port", "dir", "width", "range", "signed", "net"):
+            table.add_column(col, justify="right" if col == "width" else "left")
+        for p in m.ports:
+            table.add_row(p.name, p.direction, str(p.width), p.range, "signed" if p.signed else "", p.net)
+        console.print(table)
+        if m.instances:
+            console.print("instances: " + ", ".join(f"{mod} {name}" for mod, name in m.instances))
+        console.print()
+
+
+def print_synth(console: Console, res: Any) -> None:
+    """``archsim rtl synth``: grouped counts, then every cell type."""
+    params = ", ".join(f"{k}={v}" for k, v in sorted(res.params.items())) or "defaults"
+    cached = " (cached)" if res.cached else ""
+    console.print(f"[bold]{res.unit}[/bold] (top {res.top}) · {res.target} · {params} · yosys {res.wall_s:.1f} s"
+                  f"{cached}", highlight=False)
+    table = Table()
+    table.add_column("resource")
+    table.add_column("count", justify="right")
+    for key, value in res.summary.items():
+        table.add_row(key, f"{value:g}")
+    console.print(table)
+    cells = Table(title="cells by type", show_edge=False)
+    cells.add_column("cell")
+    cells.add_column("count", justify="right")
+    for key, value in sorted(res.cells.items(), key=lambda kv: (-kv[1], kv[0])):
+        cells.add_row(key, str(value))
+    console.print(cells)
+
+
+def _short(x: Any, width: int = 12) -> str:
+    text = "-" if x is None else str(x)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_rtl_verify(console: Console, summary: Any) -> None:
+    """``archsim rtl verify``: one row per unit x parameter set."""
+    table = Table(title=f"RTL regression · {len(summary.rows)} runs · {summary.wall_s:.1f} s")
+    for col, justify in (("unit", "left"), ("params", "left"), ("vectors", "right"), ("tests", "right"),
+                         ("pass", "left"), ("cycles RTL", "right"), ("cycles model", "right"), ("match", "left"),
+                         ("seed", "right"), ("time", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in summary.rows:
+        params = " ".join(f"{k}={v}" for k, v in r.params.items()) + (" (slow)" if r.slow else "")
+        table.add_row(r.unit, params, str(r.vectors), f"{r.tests - r.failed}/{r.tests}",
+                      "[green]pass[/green]" if r.ok else "[red]FAIL[/red]",
+                      "-" if r.rtl_cycles is None else str(r.rtl_cycles),
+                      "-" if r.model_cycles is None else str(r.model_cycles),
+                      "yes" if r.cycles_match else "[red]no[/red]", _short(r.seed),
+                      f"{r.wall_s:.1f} s")
+    console.print(table)
+    for r in summary.rows:
+        if not r.ok:
+            console.print(f"[red]{r.unit} {r.params}:[/red] {r.error or 'failed'} (log: {r.log})", highlight=False)
+    n_ok = sum(r.ok for r in summary.rows)
+    colour = "green" if summary.all_ok else "red"
+    console.print(f"[{colour}]{n_ok} of {len(summary.rows)} runs bit-exact and cycle-exact[/{colour}]")
+
+
+def print_codesign(console: Console, rows: list[tuple[str, str, str]], title: str) -> None:
+    """``archsim run --unit-cost-from-rtl``: the typed-in preset beside the RTL-derived unit cost."""
+    console.print(title, highlight=False)
+    table = Table()
+    for col in ("", "typed-in preset", "RTL-derived (yosys)"):
+        table.add_column(col, justify="left" if not col else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

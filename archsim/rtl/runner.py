@@ -81,18 +81,31 @@ def run_unit(unit: str, toplevel: str, sources: list[str], params: dict[str, int
     runner.build(sources=[rtl_dir / s for s in sources], hdl_toplevel=toplevel, parameters=params,
                  build_dir=build_dir, always=True, waves=waves, timescale=("1ns", "1ps"))
     env = {"ARCHSIM_RTL_REPORT": str(report_path), "ARCHSIM_RTL_PARAMS": json.dumps(params),
+           # cocotb 2 rewrites the asserts of every imported file and the runner disables bytecode caching:
+           # without these, jax and numpy are recompiled inside the simulator on every run (~15 s).
+           "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
            **(extra_env or {})}
     # The runner hands the simulator this process's sys.path as PYTHONPATH: put the testbenches on it.
     added = [p for p in (str(TB_DIR), str(REPO_ROOT)) if p not in sys.path]
     sys.path[:0] = added
+    # Under pytest the runner sys.exit()s on a failing test; hide that so a failure is a result, not an exit.
+    pytest_current = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    xml = str(build_dir / "results.xml")
     try:
-        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir, test_dir=build_dir,
-                          seed=seed, waves=waves, extra_env=env, parameters=params,
-                          results_xml=str(build_dir / "results.xml"))
+        xml = str(runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                              test_dir=build_dir, seed=seed, waves=waves, extra_env=env, parameters=params,
+                              results_xml=xml))
+    except SystemExit:
+        pass
     finally:
         for p in added:
             sys.path.remove(p)
-    tests, failed = get_results(xml)
+        if pytest_current is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = pytest_current
+    try:
+        tests, failed = get_results(Path(xml))
+    except RuntimeError:  # the simulator died before writing results: a failed run
+        tests, failed = 1, 1
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     report.setdefault("seed", seed)
     return UnitRun(unit, dict(params), failed == 0 and tests > 0, tests, failed, report, build_dir)

@@ -206,5 +206,7 @@ def test_hw_and_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_not_yet_available_commands_say_so(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = cli(["sweep", "spec.yaml"], capsys)
+    code, _, err = cli(["explore"], capsys)
     assert code == 2 and "not available yet" in err
+    code, _, err = cli(["sweep", "missing.yaml"], capsys)
+    assert code == 2 and "does not exist" in err

@@ -1,0 +1,1 @@
+"""Design-space sweeps: spec, vectorized analytic evaluation, executors and the DuckDB store."""
