@@ -200,7 +200,10 @@ def synth_unit(unit_name: str, target: str = "generic", params: dict[str, int] |
                rtl_dir: Path | None = None, cache_root: Path | None = None, use_cache: bool = True,
                check_params: bool = True) -> SynthResult:
     """Synthesize the RTL unit ``unit_name`` (see ``archsim rtl info``); unknown parameters of its top module
-    are an ``InputError`` naming the ones it has."""
+    are an ``InputError`` naming the ones it has. Parameters left out take their (literal) defaults and are
+    set explicitly too, so ``--param CHAIN=32`` and ``--param CHAIN=32 --param N=4 --param M=16`` are the
+    same synthesis and share one cache entry (defaults that are expressions of other parameters stay
+    derived)."""
     from archsim.rtl.info import top_module, unit_by_name
 
     unit = unit_by_name(unit_name)
@@ -209,15 +212,27 @@ def synth_unit(unit_name: str, target: str = "generic", params: dict[str, int] |
     yosys_path()
     params = dict(params or {})
     rtl_dir = rtl_dir or RTL_DIR
-    if check_params and params:
+    if check_params:
         top = top_module(unit, rtl_dir)
         known = [p.name for p in top.parameters]
         bad = [k for k in params if k not in known]
         if bad:
             raise InputError("param", f"{unit.toplevel} has no parameter {', '.join(bad)}; parameters: "
                                       f"{', '.join(known) or 'none'}.")
+        literal = {p.name: p.value for p in top.parameters if isinstance(p.value, int) and _is_literal(p.expr)}
+        params = {**literal, **params}
     return synth_files([rtl_dir / s for s in unit.sources], unit.toplevel, params, target, name=unit.name,
                        cache_root=cache_root, use_cache=use_cache)
+
+
+def _is_literal(expr: str) -> bool:
+    from archsim.rtl.info import _int_literal, _NotConstant
+
+    try:
+        _int_literal(expr)
+    except _NotConstant:
+        return False
+    return True
 
 
 def unit_cost(result: SynthResult) -> Any:

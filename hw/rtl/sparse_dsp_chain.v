@@ -31,7 +31,7 @@
 // accepts its first pass to the edge that takes its last result = kernels_ref.sparse.chain_cycles
 // = archsim.sim.units.sparse_chain.cycles.
 module sparse_dsp_chain #(
-    parameter CHAIN = 8,   // chain length in DSP slices (even, >= 4)
+    parameter CHAIN = 32,  // chain length in DSP slices (even, >= 4); 32 = the FPGA presets' fpga.chain_dsps
     parameter N     = 4,   // nonzeros kept per M-element block (even, <= M; N == M: dense)
     parameter M     = 16   // block size / sparse MUX fan-in (power of two)
 ) (

@@ -263,6 +263,19 @@ def test_synth_errors_are_one_sentence(mul_v: Path, synth_cache: Path, monkeypat
 
 
 @needs_yosys
+def test_synth_unit_spells_out_literal_defaults(mul_v: Path, synth_cache: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = RtlUnit(name="mulunit", toplevel="mul8", sources=(str(mul_v),), test_module="-", param_sets=({},))
+    monkeypatch.setattr(rtl_info, "all_units", lambda: {"mulunit": unit})
+    first = synth.synth_unit("mulunit", "generic", {"W": 6})
+    assert first.params == {"W": 6, "MODE": 3} and not first.cached  # OW and D stay derived from W
+    assert synth.synth_unit("mulunit", "generic", {"W": 6, "MODE": 3}).cached
+    assert synth.synth_unit("mulunit", "generic").params == {"W": 8, "MODE": 3}
+    with pytest.raises(InputError, match="mul8 has no parameter X; parameters: W, OW, MODE, D"):
+        synth.synth_unit("mulunit", "generic", {"X": 1})
+
+
+@needs_yosys
 def test_synth_reports_a_yosys_failure(tmp_path: Path) -> None:
     bad = tmp_path / "bad.v"
     bad.write_text("module bad (input wire a, output wire y);\n  assign y = a +;\nendmodule\n")
@@ -498,6 +511,7 @@ def test_sparse_chain_rtl_matches_the_fpga_model() -> None:
         assert int(fp.dsp_group.value) == group == ref.DG_SIZE
         assert int(fp.chain_dsps.value) == chain_len_default
     assert any(p.get("CHAIN") == chain_len_default for p in unit.synth_param_sets)
+    assert declared["CHAIN"] == chain_len_default  # the RTL's default chain is the presets' chain
     assert declared["CHAIN"] % 2 == 0 and declared["CHAIN"] % declared["N"] == 0
 
 
