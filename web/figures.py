@@ -404,3 +404,129 @@ def pareto_figure(x: Sequence[float], y: Sequence[float], on_front: Sequence[boo
     if len(y) and min(y) > 0 and max(y) / max(min(y), 1e-300) > 100:
         fig.update_yaxes(type="log")
     return fig
+
+
+# --- builders added for the Dash explorer (``web/``); the HTML report does not use them -------------------------
+
+# Metrics the explorer's Compare page normalizes, with their display name, unit and better direction.
+NORMALIZED_METRICS: dict[str, tuple[str, str, str]] = {
+    "tokens_per_s": ("throughput", "tokens/s", "higher"),
+    "latency_s": ("latency", "s", "lower"),
+    "energy_per_token_j": ("energy", "J/token", "lower"),
+    "tokens_per_usd": ("cost efficiency", "tokens/$", "higher"),
+}
+
+
+def normalized_figure(results: Sequence[Result], metric: str, baseline: str | None = None) -> go.Figure:
+    """Grouped bars of ``metric`` (a key of ``NORMALIZED_METRICS``) relative to the ``baseline`` hardware.
+
+    One bar trace per phase (meta ``role="normalized"``, ``phase``, ``metric``) with ``x`` = the labels
+    of ``result_labels(..., include_phase=False)`` and ``y`` = value / the baseline's value in the same
+    phase (1.0 for the baseline itself; None where either is missing or not finite). ``baseline``
+    None (or not among the results) means the first result's hardware. The raw values are in
+    ``customdata`` and the hover text.
+    """
+    name, unit, better = NORMALIZED_METRICS[metric]
+    labels = result_labels(results, include_phase=False)
+    hw_ids = list(dict.fromkeys(r.hardware for r in results))
+    base = baseline if baseline in hw_ids else (hw_ids[0] if hw_ids else None)
+    fig = go.Figure()
+    palette = qualitative.Safe
+    for i, phase in enumerate(dict.fromkeys(r.phase for r in results)):
+        picked = [(label, r) for label, r in zip(labels, results, strict=True) if r.phase == phase]
+        ref = next((getattr(r, metric) for _, r in picked if r.hardware == base), None)
+        ys: list[float | None] = []
+        raw: list[float | None] = []
+        for _, r in picked:
+            value = getattr(r, metric)
+            raw.append(_finite_or_none(value))
+            ok = ref is not None and math.isfinite(value) and math.isfinite(ref) and ref != 0
+            ys.append(value / ref if ok else None)
+        fig.add_trace(go.Bar(
+            x=[label for label, _ in picked], y=ys, name=phase, marker={"color": palette[i % len(palette)]},
+            customdata=raw,
+            hovertemplate=("%{x} · " + html.escape(phase) + "<br>%{y:.3g}x " + html.escape(str(base))
+                           + "<br>%{customdata:.4g} " + unit + "<extra></extra>"),
+            meta={"role": "normalized", "phase": phase, "metric": metric, "baseline": base},
+        ))
+    fig.add_hline(y=1.0, line={"color": "black", "width": 1, "dash": "dot"})
+    fig.update_layout(
+        title=f"{name} ({unit}) relative to {base} — {better} is better",
+        barmode="group", yaxis={"title": f"{name} / {base}", "type": "log"}, xaxis={"title": "hardware"},
+    )
+    return fig
+
+
+def timeline_figure(events: Sequence[dict], *, max_lanes: int = 40, max_spans: int = 4000,
+                    title: str = "Simulated timeline") -> go.Figure:
+    """Gantt chart of a simulation trace: one row per lane (Chrome-trace ``tid``: a unit, SM, core or
+    link), one horizontal bar per complete (``ph == "X"``) span, coloured by span name, time in us.
+
+    Lanes beyond ``max_lanes`` are dropped, keeping the busiest (sum of span durations) in their order
+    of first appearance; beyond ``max_spans`` spans, the earliest ``max_spans`` are drawn (the title
+    says so). One bar trace per span name (meta ``role="span"``, ``name``); ``layout.meta`` holds
+    ``lanes``, ``lanes_total``, ``spans`` and ``spans_total``. An empty trace gives an empty chart
+    titled "no timeline events".
+    """
+    spans = [e for e in events if e.get("ph", "X") == "X" and "ts" in e and "dur" in e]
+    lanes_total = list(dict.fromkeys(e.get("tid", "") for e in spans))
+    busy: dict[object, float] = {}
+    for e in spans:
+        busy[e.get("tid", "")] = busy.get(e.get("tid", ""), 0.0) + float(e["dur"])
+    keep = set(sorted(lanes_total, key=lambda lane: -busy[lane])[:max_lanes])
+    lanes = [lane for lane in lanes_total if lane in keep]
+    picked = sorted((e for e in spans if e.get("tid", "") in keep), key=lambda e: float(e["ts"]))
+    total = len(picked)
+    picked = picked[:max_spans]
+    fig = go.Figure()
+    names = list(dict.fromkeys(str(e.get("name", "")) for e in picked))
+    palette = qualitative.Plotly + qualitative.D3
+    for i, name in enumerate(names):
+        group = [e for e in picked if str(e.get("name", "")) == name]
+        fig.add_trace(go.Bar(
+            base=[float(e["ts"]) for e in group], x=[float(e["dur"]) for e in group],
+            y=[str(e.get("tid", "")) for e in group], orientation="h", name=name,
+            marker={"color": palette[i % len(palette)], "line": {"width": 0}},
+            hovertemplate=("%{y}<br><b>" + html.escape(name) + "</b><br>start %{base:.4g} us<br>"
+                           "duration %{x:.4g} us<extra></extra>"),
+            meta={"role": "span", "name": name},
+        ))
+    notes = []
+    if len(lanes) < len(lanes_total):
+        notes.append(f"{len(lanes)} busiest of {len(lanes_total)} lanes")
+    if total > len(picked):
+        notes.append(f"first {len(picked):,} of {total:,} spans")
+    heading = title if spans else "no timeline events"
+    fig.update_layout(
+        title=heading + (f" ({'; '.join(notes)})" if notes else ""),
+        barmode="overlay", bargap=0.25,
+        xaxis={"title": "time (us)"},
+        yaxis={"title": "lane", "type": "category", "categoryorder": "array", "categoryarray": [str(x) for x in lanes],
+               "autorange": "reversed"},
+        height=max(320, 140 + 22 * len(lanes)),
+        meta={"lanes": len(lanes), "lanes_total": len(lanes_total), "spans": len(picked), "spans_total": total},
+        legend={"title": "span"},
+    )
+    return fig
+
+
+def sweep_figure(x: Sequence[float], y: Sequence[float], on_front: Sequence[bool], x_name: str, y_name: str,
+                 ids: Sequence[str], labels: Sequence[str] | None = None,
+                 colour_by: Sequence[str] | None = None) -> go.Figure:
+    """``pareto_figure`` with each marker's point id (``ids[i]``, e.g. the sweep store key) in its trace's
+    ``customdata``, so a click on any marker, front or not, names the point it came from.
+
+    The traces are ``pareto_figure``'s: one per colour group in order of first appearance, then the
+    front (sorted by x). Each trace's meta says its ``role`` (``"points"`` or ``"front"``).
+    """
+    fig = pareto_figure(x, y, on_front, x_name, y_name, labels=labels, colour_by=colour_by)
+    groups = list(colour_by) if colour_by is not None else ["points"] * len(x)
+    order = list(dict.fromkeys(groups))
+    front = sorted((i for i, f in enumerate(on_front) if f), key=lambda i: x[i])
+    for trace, group in zip(fig.data[:len(order)], order, strict=True):
+        trace.customdata = [ids[i] for i, g in enumerate(groups) if g == group]
+        trace.meta = {"role": "points", "group": str(group)}
+    fig.data[len(order)].customdata = [ids[i] for i in front]
+    fig.data[len(order)].meta = {"role": "front"}
+    fig.update_layout(clickmode="event")
+    return fig

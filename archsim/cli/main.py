@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id")
 
     p = sub.add_parser("explore", help="open the interactive design-space explorer")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it, unauthenticated)")
     p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode: dev tools, reloader, tracebacks in the page")
+    p.add_argument("--workers", type=int, help="server processes (default: 2 where the OS can fork, else 1; "
+                                               "--debug uses 1)")
 
     p = sub.add_parser("calibrate", help="measure this machine and write a hardware preset")
     p.add_argument("target", choices=("host",), help="host: this CPU (writes the `host` preset)")
@@ -375,14 +378,24 @@ def _cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _cmd_not_yet(args: argparse.Namespace, console: Console) -> int:
-    from archsim.errors import NotSupportedError
+def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
+    if not 0 < args.port < 65536:
+        raise InputError("port", f"--port must be from 1 to 65535, got {args.port}.")
+    if args.workers is not None and args.workers < 1:
+        raise InputError("workers", f"--workers must be at least 1, got {args.workers}.")
+    from web.app import serve
 
-    raise NotSupportedError("command", f"'archsim {args.command}' is not available yet in this version.")
+    try:
+        serve(host=args.host, port=args.port, debug=args.debug, workers=args.workers)
+    except OSError as exc:  # the port is taken, the address is not this machine's
+        raise InputError("port", f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}.") from None
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 _COMMANDS = {"run": _cmd_run, "compare": _cmd_compare, "kernel": _cmd_kernel, "validate": _cmd_validate,
-             "hw": _cmd_hw, "models": _cmd_models, "explore": _cmd_not_yet, "sweep": sweep_cmd.cmd_sweep,
+             "hw": _cmd_hw, "models": _cmd_models, "explore": _cmd_explore, "sweep": sweep_cmd.cmd_sweep,
              "results": sweep_cmd.cmd_results,
              "rtl": _cmd_rtl, "calibrate": _cmd_calibrate}
 

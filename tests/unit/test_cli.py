@@ -205,8 +205,22 @@ def test_hw_and_models_listing(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["kv_heads"] == 8
 
 
-def test_not_yet_available_commands_say_so(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = cli(["explore"], capsys)
-    assert code == 2 and "not available yet" in err
+def test_explore_serves_locally_by_default(capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.app
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(web.app, "serve", lambda **kw: calls.append(kw))
+    code, _, _ = cli(["explore"], capsys)
+    assert code == 0 and calls == [{"host": "127.0.0.1", "port": 8050, "debug": False, "workers": None}]
+    code, _, _ = cli(["explore", "--host", "0.0.0.0", "--port", "9000", "--debug", "--workers", "1"], capsys)
+    assert code == 0 and calls[-1] == {"host": "0.0.0.0", "port": 9000, "debug": True, "workers": 1}
+    code, _, err = cli(["explore", "--port", "0"], capsys)
+    assert code == 2 and "--port must be from 1 to 65535" in err
+    code, _, err = cli(["explore", "--workers", "0"], capsys)
+    assert code == 2 and "--workers must be at least 1" in err
+
+
+def test_sweep_of_a_missing_spec_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(["sweep", "missing.yaml"], capsys)
     assert code == 2 and "does not exist" in err
