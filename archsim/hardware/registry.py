@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from archsim.errors import InputError, NotSupportedError
+from archsim.errors import InputError, NotSupportedError, describe_validation
 from archsim.hardware.schema import HardwareSpec
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -16,17 +16,6 @@ PRESET_DIR = Path(__file__).parent / "presets"
 # Device ids DESIGN.md plans for later issues, with their family: asking for one is "not yet
 # supported", not a typo. A preset file with the same id takes precedence once it exists.
 PLANNED_IDS: dict[str, str] = {}
-
-
-def _describe(err: ValidationError) -> str:
-    """One sentence for the first pydantic error, naming the dotted field path."""
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    if first["type"] == "missing":
-        return f"field '{loc}' is missing"
-    if first["type"] == "extra_forbidden":
-        return f"field '{loc}' is not a known hardware field"
-    return f"field '{loc}' is invalid: {first['msg']}"
 
 
 def parse_hardware(text: str, origin: str) -> HardwareSpec:
@@ -42,7 +31,7 @@ def parse_hardware(text: str, origin: str) -> HardwareSpec:
     try:
         return HardwareSpec.model_validate(raw)
     except ValidationError as exc:
-        raise InputError("hw", f"hardware file '{origin}': {_describe(exc)}.") from None
+        raise InputError("hw", f"hardware file '{origin}': {describe_validation(exc, 'hardware')}.") from None
 
 
 @cache

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from archsim.errors import InputError
+from archsim.errors import InputError, describe_validation
 
 # Axes a design point has, with their defaults (the CLI's defaults).
 AXIS_DEFAULTS: dict[str, Any] = {
@@ -208,17 +208,6 @@ def parse_constraint(text: str) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not isinstance(p, int)) or "spec"
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"field '{loc}' is not a sweep field (fields: {', '.join(SweepSpec.model_fields)})"
-    if first["type"] == "missing":
-        return f"field '{loc}' is missing"
-    return f"field '{loc}': {msg}"
-
-
 def parse_spec(data: Any, origin: str = "sweep spec") -> SweepSpec:
     """Validate a parsed YAML/dict spec; ``InputError`` with one sentence naming the field."""
     if not isinstance(data, dict):
@@ -226,7 +215,7 @@ def parse_spec(data: Any, origin: str = "sweep spec") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as err:
-        raise InputError("spec", f"{origin}: {_describe(err)}.") from None
+        raise InputError("spec", f"{origin}: {describe_validation(err, 'sweep', SweepSpec.model_fields)}.") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -53,7 +53,7 @@ def _rows(db: Path) -> list[tuple]:
     ({"zip": [["batch", "seq"]], "axes": {**SMALL["axes"], "seq": [1, 2, 3]}}, "equal lengths"),
     ({"constraints": ["memory_bytes <= nonsense"]}, "names 'nonsense'"),
     ({"objectives": {"speed": "max"}}, "objective 'speed'"),
-    ({"wat": 1}, "'wat' is not a sweep field"),
+    ({"wat": 1}, "'wat' is not a known sweep field"),
     ({"axes": {**SMALL["axes"], "batch": {"start": 1, "stop": 8}}}, "exactly one of 'step' or 'num'"),
 ])
 def test_spec_errors_are_one_sentence(change: dict, field: str) -> None:
