@@ -199,12 +199,11 @@ class SparseDspMapper(Mapper):
         else:
             timing = schedule_step(run_ops, p, self.lowering, decode)
         total, per_op, busy = timing.total, timing.per_op, timing.busy
+        compute_bound = busy.get("MV", 0.0) + busy.get("MM", 0.0) >= busy.get("LD", 0.0)  # step-level bound
         rows = []
         for i, op in enumerate(ops):
             t = per_op[i] / op.repeat if op.repeat else 0.0
-            bound = "compute" if op.kind in ("matmul", "lm_head", "attention") and busy.get("MV", 0) + busy.get(
-                "MM", 0) >= busy.get("LD", 0) else ("memory" if op.kind in ("matmul", "lm_head", "attention")
-                                                    else "compute")
+            bound = "compute" if op.kind not in ("matmul", "lm_head", "attention") or compute_bound else "memory"
             label = ""
             if op.kind in ("matmul", "lm_head"):
                 bits, rho = self.lowering.resolve(op)

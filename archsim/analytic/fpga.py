@@ -19,7 +19,7 @@ import numpy as np
 
 from archsim.errors import InputError
 from archsim.hardware.schema import HardwareSpec
-from models.workload import Op
+from models.workload import MODEL_LEVEL_OPS, Op
 
 UNITS = ("LD", "ST", "MM", "MV", "MISC", "SYS")
 LD, ST, MM, MV, MISC, SYS = range(len(UNITS))
@@ -436,29 +436,17 @@ def kept_attention_blocks(queries: int, keys: int, block: int = 64, dense_prefix
     return math.ceil(kept)
 
 
-def lower_ops(ops: list[Op], p: FpgaParams, lowering: Lowering, decode: bool) -> Stream:
-    """The instruction stream of one step over ``ops`` (each repeated ``op.repeat`` times: decoder layers
-    in order, model-level ops once). Embedding lookup and sampling run outside the IR (spec 10)."""
-    return _lower(ops, p, lowering, decode, None)
-
-
-def _lower(ops: list[Op], p: FpgaParams, lowering: Lowering, decode: bool, layers: int | None) -> Stream:
+def lower_ops(ops: list[Op], p: FpgaParams, lowering: Lowering, decode: bool, layers: int | None = None) -> Stream:
+    """The instruction stream of one step over ``ops``: ``layers`` decoder layers (default: the ops' repeat)
+    in order, then the model-level ops once. Embedding lookup and sampling run outside the IR (spec 10)."""
     low = Lowerer(p, lowering)
-    layer_ops = [(i, op) for i, op in enumerate(ops) if op.repeat > 1 or op.name not in _MODEL_LEVEL]
-    head = [(i, op) for i, op in enumerate(ops) if op.name in _MODEL_LEVEL and op.name != "embedding"
-            and i < (layer_ops[0][0] if layer_ops else 0)]
-    tail = [(i, op) for i, op in enumerate(ops) if op.name in _MODEL_LEVEL and op.name != "embedding"
-            and (not layer_ops or i > layer_ops[-1][0])]
+    layer_ops = [(i, op) for i, op in enumerate(ops) if op.name not in MODEL_LEVEL_OPS]
+    model_ops = [(i, op) for i, op in enumerate(ops) if op.name in MODEL_LEVEL_OPS]  # final norm, lm_head
     n_layers = max((op.repeat for _, op in layer_ops), default=1) if layers is None else layers
-    for part in (head,):
-        _lower_list(low, part, decode)
     for _ in range(n_layers):
         _lower_list(low, layer_ops, decode)
-    _lower_list(low, tail, decode)
+    _lower_list(low, model_ops, decode)
     return low.s
-
-
-_MODEL_LEVEL = frozenset({"embedding", "final_norm", "lm_head"})
 
 
 def _lower_list(low: Lowerer, items: list[tuple[int, Op]], decode: bool) -> None:
@@ -507,7 +495,7 @@ def schedule_step(ops: list[Op], p: FpgaParams, lowering: Lowering, decode: bool
     if exact or layers <= 3:
         stream = lower_ops(ops, p, lowering, decode)
         return _timing(list_schedule(stream), stream, len(ops))
-    s2, s3 = _lower(ops, p, lowering, decode, 2), _lower(ops, p, lowering, decode, 3)
+    s2, s3 = lower_ops(ops, p, lowering, decode, 2), lower_ops(ops, p, lowering, decode, 3)
     a, b = _timing(list_schedule(s2), s2, len(ops)), _timing(list_schedule(s3), s3, len(ops))
     x = layers - 3
 

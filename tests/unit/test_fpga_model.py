@@ -17,7 +17,6 @@ from archsim.analytic.fpga import (
     Lowering,
     Stream,
     UnitCost,
-    _lower,
     chains_that_fit,
     choose_mv_parallelism,
     dsp_utilization,
@@ -118,7 +117,7 @@ def _fifo_schedule(stream: Stream) -> float:
 @pytest.mark.parametrize("onchip", [True, False])
 def test_isa_wait_release_fifos_reproduce_the_dependency_schedule(onchip: bool) -> None:
     p = fpga_params(load_hardware("u280"))
-    stream = _lower(_decode_ops(200), p, Lowering(onchip=onchip), True, 2)
+    stream = lower_ops(_decode_ops(200), p, Lowering(onchip=onchip), True, 2)
     assert _fifo_schedule(stream) == pytest.approx(list_schedule(stream).total, rel=1e-12)
 
 

@@ -27,7 +27,6 @@ from archsim.analytic.fpga import (
     UNITS,
     Lowering,
     Stream,
-    _lower,
     fpga_params,
     list_schedule,
     lower_ops,
@@ -122,7 +121,7 @@ def test_unmatched_wait_bit_is_a_deadlock() -> None:
 
 
 def test_busy_never_exceeds_total_on_a_real_stream() -> None:
-    s = _lower(DECODE_OPS, U280, Lowering(), True, 2)
+    s = lower_ops(DECODE_OPS, U280, Lowering(), True, 2)
     sched = simulate_stream(s, U280)
     assert set(sched.busy) == {"LD", "ST", "MV", "MISC"}
     assert all(0 < b <= sched.total for b in sched.busy.values())
@@ -192,7 +191,7 @@ def test_channel_maps_of_the_presets() -> None:
 def test_equals_list_schedule_without_overlapping_transfers(p, decode: bool) -> None:
     # The KV stores are the only transfers that can overlap another (LDs are in order); without their bytes
     # no channel is ever shared, so every instruction starts and ends as in the list schedule.
-    s = _lower(DECODE_OPS if decode else PREFILL_OPS, p, Lowering(), decode, 2)
+    s = lower_ops(DECODE_OPS if decode else PREFILL_OPS, p, Lowering(), decode, 2)
     s.nbytes[:] = [0.0 if u == ST else b for u, b in zip(s.unit, s.nbytes, strict=True)]
     ref, sim = list_schedule(s), simulate_stream(s, p)
     assert hbm_stall(s, sim) == pytest.approx(0.0, abs=1e-15)
@@ -205,7 +204,7 @@ def test_equals_list_schedule_without_overlapping_transfers(p, decode: bool) -> 
 @pytest.mark.parametrize("p", [VHK, U280], ids=["vhk158", "u280"])
 @pytest.mark.parametrize("decode", [True, False], ids=["decode", "prefill"])
 def test_shared_bandwidth_only_delays(p, decode: bool) -> None:
-    s = _lower(DECODE_OPS if decode else PREFILL_OPS, p, Lowering(), decode, 2)
+    s = lower_ops(DECODE_OPS if decode else PREFILL_OPS, p, Lowering(), decode, 2)
     ref, sim = list_schedule(s), simulate_stream(s, p)
     if p is U280:  # weight and KV on the same channels: every KV store overlaps a weight load
         assert hbm_stall(s, sim) > 0.5 * ref.busy["ST"]
@@ -222,7 +221,7 @@ def test_shared_bandwidth_only_delays(p, decode: bool) -> None:
 def test_vhk158_decode_kv_store_shares_the_kv_channels() -> None:
     # On VHK158 the weight and KV groups are separate, but a KV append (ST) overlaps a K/V cache LD on the
     # same 8 channels: those transfers stretch, the MV-bound total does not.
-    s = _lower(DECODE_OPS, VHK, Lowering(), True, 2)
+    s = lower_ops(DECODE_OPS, VHK, Lowering(), True, 2)
     sim = simulate_stream(s, VHK)
     assert hbm_stall(s, sim) > 0
     assert sim.total == pytest.approx(list_schedule(s).total, rel=1e-12)
