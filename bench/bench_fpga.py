@@ -15,7 +15,7 @@ from functools import partial
 
 from archsim.analytic.fpga import Lowering, StepTiming, fpga_params, schedule_step
 from archsim.hardware import load_hardware
-from archsim.sim.fpga import channel_map, simulate_step
+from archsim.sim.fpga import simulate_step
 from models.config import load_model
 from models.workload import Workload
 
@@ -49,7 +49,7 @@ def main() -> None:
             engines: dict[str, Callable[[], StepTiming]] = {
                 "analytic (3 layers, extrapolated)": partial(schedule_step, ops, p, low, decode),
                 "analytic (full stream)": partial(schedule_step, ops, p, low, decode, exact=True),
-                "sim (SimPy, full stream)": partial(simulate_step, ops, p, low, decode, channels=channel_map(hw)),
+                "sim (SimPy, full stream)": partial(simulate_step, ops, p, low, decode),
             }
             base = None
             for name, fn in engines.items():

@@ -193,9 +193,9 @@ class SparseDspMapper(Mapper):
             warnings.append(f"FlightLLM compiles instruction streams for lengths up to {MAX_LENGTH}; {length} is "
                             "beyond the published design (modelled by extending its templates).")
         if ctx.engine == "sim":
-            from archsim.sim.fpga import channel_map, simulate_step
+            from archsim.sim.fpga import simulate_step
 
-            timing = simulate_step(run_ops, p, self.lowering, decode, trace=ctx.trace, channels=channel_map(hw))
+            timing = simulate_step(run_ops, p, self.lowering, decode, trace=ctx.trace)
         else:
             timing = schedule_step(run_ops, p, self.lowering, decode)
         total, per_op, busy = timing.total, timing.per_op, timing.busy

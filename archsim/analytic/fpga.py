@@ -69,6 +69,9 @@ class FpgaParams:
     buffer_tiles: int
     bw_peak: float
     unit_cost: UnitCost
+    hbm_channels: int = 1  # HBM layout, for the simulator's shared channels
+    weight_channels: int = 1
+    kv_channels: int = 1
 
     def seconds(self, cycles: float) -> float:
         """Cycles at the design clock, divided by the artifact's correction where the preset has one."""
@@ -110,7 +113,8 @@ def fpga_params(hw: HardwareSpec, unit: UnitCost | None = None) -> FpgaParams:
         mm_tile_m=int(fp.mm_tile_m.value), mv_tile_n=int(fp.mv_tile_n.value), misc_lanes=int(fp.misc_lanes.value),
         weight_bw=ch_bw * fp.weight_channels.value, kv_bw=ch_bw * fp.kv_channels.value,
         t_ovh=fp.access_overhead_s.value, buffer_tiles=int(fp.buffer_tiles.value),
-        bw_peak=hw.memory.bandwidth_Bps.value, unit_cost=unit,
+        bw_peak=hw.memory.bandwidth_Bps.value, unit_cost=unit, hbm_channels=int(fp.hbm_channels.value),
+        weight_channels=int(fp.weight_channels.value), kv_channels=int(fp.kv_channels.value),
     )
 
 

@@ -34,10 +34,8 @@ Channel mapping (``ChannelMap``): the weight group takes channels ``[0, weight)`
 (overlapping the weight channels). Presets: VHK158 (32 channels, weight 8, KV 8) -> separate sets, so a
 weight LD never slows a KV store, but a K/V cache LD and a KV store (both KV group) do share; U280 (32, 32,
 32) -> both groups on the same channels, so every concurrent LD/ST pair shares; V80 (32, 32, 8) -> the KV
-channels are 8 of the weight channels. ``FpgaParams`` does not carry channel counts, so by default the
-layout is read from the hardware preset whose id is ``p.id`` (when its HBM bandwidths match ``p``); failing
-that the groups are taken as separate when their bandwidths fit the device peak together, else as sharing
-the same channels. Pass ``channels=channel_map(hw)`` to be explicit.
+channels are 8 of the weight channels. The layout comes with ``FpgaParams`` (copied from the preset by
+``fpga_params``); ``channels=`` overrides it.
 
 Other notes
 -----------
@@ -129,21 +127,8 @@ def channel_map(hw: HardwareSpec) -> ChannelMap:
 
 
 def default_channel_map(p: FpgaParams) -> ChannelMap:
-    """The preset ``p.id``'s layout when its HBM bandwidths are ``p``'s; otherwise separate channel sets
-    when the two groups' bandwidths fit the device peak together, else both groups on the same channels."""
-    from archsim.hardware.registry import load_hardware
-
-    try:
-        hw = load_hardware(p.id)
-    except InputError:
-        hw = None
-    if hw is not None and hw.fpga is not None:
-        fp = hw.fpga
-        ch_bw = fp.channel_bandwidth_Bps.value * fp.channel_efficiency.value
-        if (np.isclose(ch_bw * fp.weight_channels.value, p.weight_bw, rtol=1e-9)
-                and np.isclose(ch_bw * fp.kv_channels.value, p.kv_bw, rtol=1e-9)):
-            return channel_map(hw)
-    return ChannelMap(2, 1, 1) if p.weight_bw + p.kv_bw <= p.bw_peak else ChannelMap(1, 1, 1)
+    """The HBM layout the parameters were resolved with (``fpga_params`` copies the preset's channels)."""
+    return ChannelMap(p.hbm_channels, p.weight_channels, p.kv_channels)
 
 
 def _bits_list(mask: np.ndarray) -> list[tuple[int, ...]]:
